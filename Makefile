@@ -1,0 +1,43 @@
+# Two commands: `make lab` (install, then open the course) and `make test` (install, then test everything).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+NBVAL  := --nbval-lax --nbval-current-env --sanitize-with tests/sanitize.cfg --nbval-cell-timeout 900
+export MPLBACKEND := Agg
+
+.PHONY: setup lab test unit nbval notebooks bench solutions clean
+
+setup: $(STAMP)  ## create .venv and install the course (idempotent, quick when nothing changed)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[lab,test]"
+	touch $(STAMP)
+
+lab: setup  ## open JupyterLab on the student notebooks
+	MPLBACKEND= $(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(LAB_ARGS)
+
+test: setup  ## unit tests, then nbval over every solution and student notebook
+	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q $(NBVAL) solutions notebooks
+
+unit: setup
+	$(PY) -m pytest -q tests
+
+nbval: setup
+	$(PY) -m pytest -q $(NBVAL) solutions notebooks
+
+notebooks: setup  ## write notebooks/ (student versions) from solutions/
+	$(PY) -m course.student
+
+bench: setup  ## run the solution notebooks headless; seconds and metrics per notebook
+	$(PY) -m course.bench --json bench.json $(NB)
+
+solutions: setup  ## re-execute solutions/ in place (refresh stored outputs), then regenerate notebooks/
+	$(PY) -m course.bench --save $(NB)
+	$(PY) -m course.student
+
+clean:
+	rm -rf $(VENV) .cache bench.json

@@ -1,0 +1,79 @@
+"""Moving sequences: one or two glyphs or shapes moving and bouncing, frames (B, T, C, H, W).
+
+Taught in 00_start_here; 06_lstm learns to predict the next frame.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from course.glyphs import GlyphStyle, render_digits
+from course.shapes import ATTRIBUTES, render_shapes
+
+
+def bounce(start: torch.Tensor, velocity: torch.Tensor, n_frames: int, limit: float) -> torch.Tensor:
+    """Return positions (..., T) moving from `start` at `velocity`, reflected at 0 and `limit`."""
+    t = torch.arange(n_frames, dtype=torch.float32)
+    pos = start[..., None] + velocity[..., None] * t  # unfolded straight-line motion
+    period = 2 * limit
+    m = torch.remainder(pos, period)
+    return limit - (m - limit).abs()  # a triangle wave folds the line back into [0, limit]
+
+
+def _objects(kind: str, n: int, patch: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return patches (n, C, patch, patch) and their labels for one object per sequence."""
+    if kind == "glyphs":
+        labels = torch.randint(10, (n,), generator=g)
+        style = GlyphStyle(rotation=8, scale=(0.95, 1.05), shear=0.1, shift=0.0, elastic=0.02, fill=0.9)
+        return render_digits(labels, patch, style, g), labels
+    if kind == "shapes":
+        attrs = {name: torch.randint(len(v), (n,), generator=g) for name, v in ATTRIBUTES.items()}
+        attrs["size"] = torch.ones(n, dtype=torch.long)  # large, so it fills its patch
+        attrs["position"] = torch.full((n,), ATTRIBUTES["position"].index("centre"))
+        x = render_shapes(attrs, patch * 2, g)
+        x = F.interpolate(x, size=(patch, patch), mode="area")  # (n, 3, patch, patch)
+        return x, attrs["shape"]
+    raise ValueError(f"unknown kind {kind!r}: use 'glyphs' or 'shapes'")
+
+
+def moving_sequences(
+    n: int = 2000,
+    n_frames: int = 10,
+    size: int = 32,
+    n_objects: int = 1,
+    kind: str = "glyphs",
+    patch: int = 14,
+    speed: tuple[float, float] = (1.0, 2.5),
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return frames (n, n_frames, C, size, size) in [0, 1] and object labels (n, n_objects).
+
+    Objects move in straight lines at `speed` pixels per frame and bounce off the edges;
+    two objects are combined with a pixel-wise maximum.
+    """
+    if n_objects not in (1, 2):
+        raise ValueError(f"n_objects must be 1 or 2, got {n_objects}")
+    if patch >= size:
+        raise ValueError(f"patch ({patch}) must be smaller than the frame size ({size})")
+    g = torch.Generator().manual_seed(seed)
+    frames, labels = None, []
+    limit = float(size - patch)
+    for _ in range(n_objects):
+        obj, lab = _objects(kind, n, patch, g)
+        labels.append(lab)
+        canvas = F.pad(obj, (0, size - patch, 0, size - patch))  # object at the top-left corner
+        start = torch.rand(n, 2, generator=g) * limit
+        angle = torch.rand(n, generator=g) * 2 * torch.pi
+        speed_px = speed[0] + (speed[1] - speed[0]) * torch.rand(n, generator=g)
+        velocity = torch.stack([torch.cos(angle), torch.sin(angle)], 1) * speed_px[:, None]
+        pos = bounce(start, velocity, n_frames, limit)  # (n, 2, T) in pixels
+        shift = (pos * 2 / size).permute(0, 2, 1).reshape(n * n_frames, 2)  # (n*T, 2) grid units
+        theta = torch.zeros(n * n_frames, 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1
+        theta[:, :, 2] = -shift  # pull pixels from where the object was: a translation
+        src = canvas.repeat_interleave(n_frames, 0)  # (n*T, C, size, size)
+        grid = F.affine_grid(theta, list(src.shape), align_corners=False)
+        moved = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        moved = moved.reshape(n, n_frames, *moved.shape[1:])  # (n, T, C, size, size)
+        frames = moved if frames is None else torch.maximum(frames, moved)
+    return frames.clamp_(0, 1), torch.stack(labels, 1)

@@ -1,0 +1,158 @@
+"""Coloured shapes with attributes and an English caption for each image.
+
+Taught in 00_start_here; the captions drive 09_text_to_image.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import torch
+
+ATTRIBUTES = {
+    "shape": ["circle", "square", "triangle", "cross"],
+    "colour": ["red", "green", "blue", "yellow", "purple"],
+    "size": ["small", "large"],
+    "position": ["top left", "top right", "bottom left", "bottom right", "centre"],
+}
+RGB = {
+    "red": (0.95, 0.15, 0.15),
+    "green": (0.15, 0.80, 0.25),
+    "blue": (0.20, 0.40, 1.00),
+    "yellow": (0.95, 0.90, 0.15),
+    "purple": (0.65, 0.20, 0.90),
+}
+RADIUS = {"small": 0.13, "large": 0.22}  # share of the image side
+CENTRE = {  # (x, y) as shares of the image side, y pointing down
+    "top left": (0.25, 0.25),
+    "top right": (0.75, 0.25),
+    "bottom left": (0.25, 0.75),
+    "bottom right": (0.75, 0.75),
+    "centre": (0.5, 0.5),
+}
+BACKGROUND = 0.05
+
+
+def caption(shape: str, colour: str, size: str, position: str) -> str:
+    """Return the English caption of one image, e.g. 'a small red circle at the top left'."""
+    where = "in the centre" if position == "centre" else f"at the {position}"
+    return f"a {size} {colour} {shape} {where}"
+
+
+def _signed_distance(shape_idx: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Return an approximate signed distance (pixels, negative inside) to each shape; inputs (N, H, W)."""
+    up = -dy
+    circle = torch.sqrt(dx**2 + dy**2) - r
+    square = torch.maximum(dx.abs(), dy.abs()) - 0.85 * r
+    triangle = torch.maximum(dx.abs() * 0.866 + up * 0.5, -up) - 0.55 * r
+    w = 0.33 * r
+    cross = torch.minimum(
+        torch.maximum(dx.abs() - w, dy.abs() - r), torch.maximum(dy.abs() - w, dx.abs() - r)
+    )
+    all_shapes = torch.stack([circle, square, triangle, cross])  # (4, N, H, W)
+    return all_shapes.gather(0, shape_idx[None, :, None, None].expand(1, *dx.shape))[0]
+
+
+def render_shapes(attrs: dict[str, torch.Tensor], size: int = 32, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Return RGB images (N, 3, size, size) in [0, 1] of the shapes described by attribute indices."""
+    for name in ATTRIBUTES:
+        if name not in attrs:
+            raise KeyError(f"attrs needs a tensor for {name!r}; it has {sorted(attrs)}")
+    g = generator or torch.Generator().manual_seed(0)
+    n = attrs["shape"].numel()
+    centres = torch.tensor([CENTRE[p] for p in ATTRIBUTES["position"]])[attrs["position"]]  # (N, 2)
+    radius = torch.tensor([RADIUS[s] for s in ATTRIBUTES["size"]])[attrs["size"]]  # (N,)
+    centres = centres + (torch.rand(n, 2, generator=g) - 0.5) * 0.08  # a little jitter
+    radius = radius * (0.9 + 0.2 * torch.rand(n, generator=g)) * size
+    coords = torch.arange(size) + 0.5
+    dx = coords[None, None, :] - centres[:, 0, None, None] * size  # (N, 1, W)
+    dy = coords[None, :, None] - centres[:, 1, None, None] * size  # (N, H, 1)
+    dx, dy = torch.broadcast_tensors(dx, dy)
+    dist = _signed_distance(attrs["shape"], dx, dy, radius[:, None, None])
+    alpha = (0.5 - dist).clamp(0, 1)[:, None]  # (N, 1, H, W): one pixel of anti-aliasing
+    rgb = torch.tensor([RGB[c] for c in ATTRIBUTES["colour"]])[attrs["colour"]]  # (N, 3)
+    rgb = (rgb + (torch.rand(n, 3, generator=g) - 0.5) * 0.1).clamp(0, 1)
+    return BACKGROUND * (1 - alpha) + rgb[:, :, None, None] * alpha
+
+
+@dataclass
+class ShapesDataset:
+    """Shapes images (N, 3, 32, 32) with attribute indices and captions, train and test."""
+
+    x_train: torch.Tensor
+    attrs_train: dict[str, torch.Tensor]
+    captions_train: list[str]
+    x_test: torch.Tensor
+    attrs_test: dict[str, torch.Tensor]
+    captions_test: list[str]
+    held_out: list[dict[str, str]]
+
+    name = "shapes"
+    attribute_names = ATTRIBUTES
+
+    @property
+    def y_train(self) -> torch.Tensor:
+        """Return the shape index of each training image (the default classification label)."""
+        return self.attrs_train["shape"]
+
+    @property
+    def y_test(self) -> torch.Tensor:
+        """Return the shape index of each test image."""
+        return self.attrs_test["shape"]
+
+    @property
+    def class_names(self) -> list[str]:
+        """Return the shape names."""
+        return ATTRIBUTES["shape"]
+
+    def __repr__(self) -> str:
+        return f"ShapesDataset(train {tuple(self.x_train.shape)}, test {tuple(self.x_test.shape)}, held out {self.held_out})"
+
+
+def _random_attrs(n: int, g: torch.Generator) -> dict[str, torch.Tensor]:
+    return {name: torch.randint(len(values), (n,), generator=g) for name, values in ATTRIBUTES.items()}
+
+
+def _matches(attrs: dict[str, torch.Tensor], combo: dict[str, str]) -> torch.Tensor:
+    """Return a bool mask of the images whose attributes equal every entry of `combo`."""
+    mask = torch.ones_like(attrs["shape"], dtype=torch.bool)
+    for name, value in combo.items():
+        if name not in ATTRIBUTES or value not in ATTRIBUTES[name]:
+            raise ValueError(f"unknown attribute {name}={value!r}; choose from {ATTRIBUTES}")
+        mask &= attrs[name] == ATTRIBUTES[name].index(value)
+    return mask
+
+
+def captions_of(attrs: dict[str, torch.Tensor]) -> list[str]:
+    """Return the caption of every image described by attribute indices."""
+    cols = [[ATTRIBUTES[name][i] for i in attrs[name].tolist()] for name in ATTRIBUTES]
+    return [caption(*row) for row in zip(*cols)]
+
+
+def shapes_dataset(
+    n_train: int = 20000,
+    n_test: int = 2000,
+    size: int = 32,
+    seed: int = 0,
+    held_out: list[dict[str, str]] | tuple = (),
+) -> ShapesDataset:
+    """Return the shapes data set; combinations in `held_out` (e.g. {'colour': 'green', 'shape': 'triangle'})
+    never appear in training but do appear in the test set."""
+    g = torch.Generator().manual_seed(seed)
+    attrs_train = _random_attrs(n_train, g)
+    for combo in held_out:  # redraw the held-out combinations until none is left
+        while (mask := _matches(attrs_train, combo)).any():
+            redraw = _random_attrs(int(mask.sum()), g)
+            for name in ATTRIBUTES:
+                attrs_train[name][mask] = redraw[name]
+    attrs_test = _random_attrs(n_test, g)
+    return ShapesDataset(
+        render_shapes(attrs_train, size, g), attrs_train, captions_of(attrs_train),
+        render_shapes(attrs_test, size, g), attrs_test, captions_of(attrs_test),
+        [dict(c) for c in held_out],
+    )
+
+
+def all_combinations() -> list[dict[str, str]]:
+    """Return every combination of attribute values (4 x 5 x 2 x 5 = 200)."""
+    return [dict(zip(ATTRIBUTES, values)) for values in itertools.product(*ATTRIBUTES.values())]
