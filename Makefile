@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-NBVAL  := --nbval-lax --nbval-current-env --sanitize-with tests/sanitize.cfg --nbval-cell-timeout 900
+NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout 900
 export MPLBACKEND := Agg
 
 .PHONY: setup lab test unit nbval notebooks bench solutions clean

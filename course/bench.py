@@ -1,0 +1,102 @@
+"""`python -m course.bench [NOTEBOOK ...] [--json PATH] [--save]`: run solution notebooks headless, time them,
+and print the metrics each reported (through course.report) against its target.
+
+`--save` writes the executed notebooks back into solutions/ (how stored outputs are refreshed).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import tempfile
+import time
+
+import nbformat
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def resolve(names: list[str]) -> list[str]:
+    """Return solution notebook paths for names like '02', '02_neural_network' or a path (all if empty)."""
+    all_paths = sorted(glob.glob(os.path.join(ROOT, "solutions", "[0-9][0-9]_*.ipynb")))
+    if not names:
+        return all_paths
+    found = []
+    for name in names:
+        if os.path.exists(name):
+            found.append(os.path.abspath(name))
+            continue
+        matches = [p for p in all_paths if os.path.basename(p).startswith(os.path.basename(name).removesuffix(".ipynb"))]
+        if not matches:
+            raise SystemExit(f"no solution notebook matches {name!r}; have: {', '.join(os.path.basename(p) for p in all_paths)}")
+        found.extend(matches)
+    return found
+
+
+def run_notebook(path: str, save: bool = False, timeout: int = 1800) -> dict:
+    """Execute one notebook; return {'notebook', 'seconds', 'budget_seconds', 'metrics', 'error'}."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from course.report import METRICS_ENV
+
+    nb = nbformat.read(path, as_version=4)
+    fd, metrics_file = tempfile.mkstemp(suffix=".jsonl")
+    os.close(fd)
+    os.environ[METRICS_ENV] = metrics_file  # the kernel inherits this environment
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": os.path.dirname(path)}})
+    error = None
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        error = str(err).strip().splitlines()[-1][:300]
+    seconds = time.perf_counter() - start
+    with open(metrics_file) as f:
+        metrics = [json.loads(line) for line in f if line.strip()]
+    os.remove(metrics_file)
+    if save and error is None:
+        nbformat.write(nb, path)
+    return {"notebook": os.path.basename(path).removesuffix(".ipynb"), "seconds": round(seconds, 1),
+            "budget_seconds": nb.metadata.get("course", {}).get("budget_seconds"), "metrics": metrics, "error": error}
+
+
+def format_row(row: dict) -> list[str]:
+    """Return the printed lines for one notebook's result."""
+    budget = row["budget_seconds"]
+    timing = f"{row['seconds']:7.1f} s" + (f" / {budget} s {'ok' if row['seconds'] <= budget else 'OVER'}" if budget else "")
+    lines = [f"{row['notebook']:<28}{timing}" + (f"   ERROR: {row['error']}" if row["error"] else "")]
+    for m in row["metrics"]:
+        verdict = "" if m["ok"] is None else ("pass" if m["ok"] else "FAIL")
+        target = m["target"] or "(reported)"
+        lines.append(f"    {m['name']:<34}{m['value']:>10.4g}   {target:<12}{verdict}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("notebooks", nargs="*", help="names like 02 or 02_neural_network (default: all)")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--save", action="store_true", help="store the executed outputs back into solutions/")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    os.environ.setdefault("COURSE_CACHE", tempfile.mkdtemp(prefix="course-bench-"))  # every model trains for real
+    rows = []
+    for path in resolve(args.notebooks):
+        row = run_notebook(path, save=args.save)
+        rows.append(row)
+        print("\n".join(format_row(row)), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    failed = [r for r in rows if r["error"] or any(m["ok"] is False for m in r["metrics"])
+              or (r["budget_seconds"] and r["seconds"] > r["budget_seconds"])]
+    print(f"{len(rows) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""One entry point to every data set the course uses, by name.
+
+Taught in 00_start_here.
+"""
+from __future__ import annotations
+
+import difflib
+
+NAMES = ("glyphs", "shapes", "mnist", "fashion-mnist")
+
+
+def load_dataset(name: str, **kwargs):
+    """Return a data set by name: 'glyphs' and 'shapes' are generated offline; 'mnist' and
+    'fashion-mnist' are downloaded (or read from `root=`). Extra arguments go to its builder."""
+    if name == "glyphs":
+        from course.glyphs import glyph_digits
+
+        return glyph_digits(**kwargs)
+    if name == "shapes":
+        from course.shapes import shapes_dataset
+
+        return shapes_dataset(**kwargs)
+    if name in ("mnist", "fashion-mnist"):
+        from course.mnist import load_real
+
+        return load_real(name, **kwargs)
+    close = difflib.get_close_matches(str(name), NAMES, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown data set {name!r}: choose from {', '.join(NAMES)}.{hint}")

@@ -1,0 +1,188 @@
+"""Small judge classifiers that score generated images, with no download.
+
+Taught in 05_autoencoder and used by every generative lesson. The weights ship in
+`course/weights/`; rebuild them with `python -m course.judge` (about a minute on a laptop CPU).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course.validate import check_images
+
+WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
+
+
+@dataclass
+class JudgeConfig:
+    """One judge: the data set it judges and the sizes of its heads."""
+
+    dataset: str = "glyphs"
+    channels: int = 1
+    size: int = 28
+    heads: tuple[tuple[str, int], ...] = (("digit", 10),)
+    width: int = 32
+    n_features: int = 128
+
+
+class Judge(nn.Module):
+    """A small CNN: `features(x)` gives (B, n_features); `forward(x)` gives a dict of logits per head."""
+
+    def __init__(self, cfg: JudgeConfig):
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        self.body = nn.Sequential(
+            nn.Conv2d(cfg.channels, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
+            nn.Conv2d(w, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(3), nn.Flatten(),  # (B, 2w*9)
+            nn.Linear(2 * w * 9, cfg.n_features), nn.ReLU(),
+        )
+        self.heads = nn.ModuleDict({name: nn.Linear(cfg.n_features, n) for name, n in cfg.heads})
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the judge's features (B, n_features) of images in [0, 1]."""
+        check_images(x, "images", self.cfg.channels, self.cfg.size)
+        return self.body(x * 2 - 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        f = self.features(x)
+        return {name: head(f) for name, head in self.heads.items()}
+
+
+def judge_config(dataset: str) -> JudgeConfig:
+    """Return the judge configuration for 'glyphs' or 'shapes'."""
+    from course.shapes import ATTRIBUTES
+
+    if dataset == "glyphs":
+        return JudgeConfig()
+    if dataset == "shapes":
+        heads = tuple((name, len(values)) for name, values in ATTRIBUTES.items())
+        return JudgeConfig("shapes", 3, 32, heads, width=24)
+    raise ValueError(f"no judge for data set {dataset!r}: judges exist for 'glyphs' and 'shapes'")
+
+
+def _training_data(dataset: str, n: int, seed: int):
+    """Return (x, {head: labels}) for training a judge, from a seed no lesson uses."""
+    if dataset == "glyphs":
+        from course.glyphs import glyph_digits
+
+        ds = glyph_digits(n_train=n, n_test=0, seed=seed)
+        return ds.x_train, {"digit": ds.y_train}
+    from course.shapes import shapes_dataset
+
+    ds = shapes_dataset(n_train=n, n_test=0, seed=seed)
+    return ds.x_train, ds.attrs_train
+
+
+def junk_images(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Return as many junk images as `x` has: noise, smudges, blends of two images, heavy noise, flat fields.
+
+    The judge learns to be unsure on them ("outlier exposure", Hendrycks et al. 2019), so that
+    noise and blobs score as unrecognisable instead of as confident guesses.
+    """
+    n = len(x)
+    kind = torch.randint(5, (n,), generator=g)
+    noise = torch.rand(x.shape, generator=g)
+    smudge = F.interpolate(F.avg_pool2d(noise, 4), size=x.shape[-2:], mode="bilinear", align_corners=False)
+    smudge = (smudge - smudge.amin((1, 2, 3), keepdim=True)) / (smudge.amax((1, 2, 3), keepdim=True) - smudge.amin((1, 2, 3), keepdim=True) + 1e-6)
+    blend = 0.5 * (x + x[torch.randperm(n, generator=g)])
+    a = 0.6 + 0.4 * torch.rand(n, 1, 1, 1, generator=g)
+    noisy = (1 - a) * x + a * noise
+    flat = torch.rand(n, x.shape[1], 1, 1, generator=g).expand_as(x)
+    options = torch.stack([noise, smudge, blend, noisy, flat])  # (5, N, C, H, W)
+    return options[kind, torch.arange(n)]
+
+
+def mildly_degraded(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Return `x` with light noise or blur on each image: still clearly readable, so it keeps its label."""
+    n = len(x)
+    a = 0.25 * torch.rand(n, 1, 1, 1, generator=g)
+    noisy = (1 - a) * x + a * torch.rand(x.shape, generator=g)
+    w = torch.rand(n, 1, 1, 1, generator=g)
+    blurred = (1 - w) * x + w * F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+    pick = torch.rand(n, 1, 1, 1, generator=g)
+    return torch.where(pick < 0.33, noisy, torch.where(pick < 0.66, blurred, x))
+
+
+def train_judge(dataset: str, n: int = 30000, n_epochs: int = 3, seed: int = 9999) -> Judge:
+    """Return a judge trained from scratch on freshly generated data plus junk (a minute or two on a CPU)."""
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(seed)
+    x, labels = _training_data(dataset, n, seed)
+    model = Judge(judge_config(dataset))
+    bs = 128
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=n_epochs * (n // bs))
+    model.train()
+    g = torch.Generator().manual_seed(seed)
+    for _ in tqdm(range(n_epochs), desc=f"judge {dataset}"):
+        perm = torch.randperm(n, generator=g)
+        for i in range(n // bs):
+            idx = perm[i * bs : (i + 1) * bs]
+            xb, junk = mildly_degraded(x[idx], g), junk_images(x[idx[: bs // 4]], g)
+            out = model(torch.cat([xb, junk]))
+            loss = 0.0
+            for k, logits in out.items():
+                loss = loss + F.cross_entropy(logits[:bs], labels[k][idx])
+                loss = loss - 0.5 * logits[bs:].log_softmax(-1).mean()  # cross-entropy to the uniform distribution
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model.eval()
+
+
+def _weights_path(dataset: str) -> str:
+    return os.path.join(WEIGHTS_DIR, f"judge_{dataset}.pt")
+
+
+@functools.lru_cache(maxsize=None)
+def load_judge(dataset: str = "glyphs") -> Judge:
+    """Return the shipped judge for 'glyphs' or 'shapes', in eval mode on the CPU."""
+    cfg = judge_config(dataset)
+    path = _weights_path(dataset)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"judge weights missing at {path}: rebuild them with `python -m course.judge`")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = Judge(cfg)
+    model.load_state_dict(state["state_dict"])
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
+def save_judge(model: Judge) -> str:
+    """Write a judge's weights (half precision, with its config) into course/weights; return the path."""
+    os.makedirs(WEIGHTS_DIR, exist_ok=True)
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    path = _weights_path(model.cfg.dataset)
+    torch.save({"config": asdict(model.cfg), "state_dict": state}, path)
+    return path
+
+
+@torch.no_grad()
+def judge_outputs(x: torch.Tensor, dataset: str = "glyphs", batch_size: int = 500) -> tuple[torch.Tensor, dict]:
+    """Return the judge's features (N, n_features) and per-head probabilities {head: (N, n_classes)} of images."""
+    judge = load_judge(dataset)
+    x = check_images(x, "images", judge.cfg.channels, judge.cfg.size).detach().float().cpu()
+    feats, probs = [], {name: [] for name, _ in judge.cfg.heads}
+    for i in range(0, len(x), batch_size):
+        f = judge.features(x[i : i + batch_size].clamp(0, 1))
+        feats.append(f)
+        for name, head in judge.heads.items():
+            probs[name].append(head(f).softmax(-1))
+    return torch.cat(feats), {k: torch.cat(v) for k, v in probs.items()}
+
+
+if __name__ == "__main__":
+    for name in ("glyphs", "shapes"):
+        print("saved", save_judge(train_judge(name)))

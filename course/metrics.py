@@ -1,0 +1,115 @@
+"""How good are generated images? Recognisability, coverage, Fréchet distance, precision and recall.
+
+Taught in 05_autoencoder. All scores use a judge classifier's features (course.judge), so they
+need no download: the same idea as FID (Heusel et al. 2017) with a judge instead of Inception.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+
+from course.judge import judge_outputs
+
+
+def psnr(x: torch.Tensor, target: torch.Tensor, max_value: float = 1.0) -> float:
+    """Return the peak signal-to-noise ratio in dB between two image batches in [0, max_value]."""
+    if x.shape != target.shape:
+        raise ValueError(f"psnr needs equal shapes, got {tuple(x.shape)} and {tuple(target.shape)}")
+    mse = torch.mean((x.float() - target.float()) ** 2).item()
+    return float("inf") if mse == 0 else 10 * math.log10(max_value**2 / mse)
+
+
+def recognisability(probs: torch.Tensor, threshold: float = 0.9) -> float:
+    """Return the share of samples the judge assigns to one class with probability >= threshold."""
+    return (probs.max(-1).values >= threshold).float().mean().item()
+
+
+def coverage(probs: torch.Tensor, threshold: float = 0.9) -> float:
+    """Return the effective number of confidently predicted classes over the number of classes, in [0, 1].
+
+    exp(entropy) of the histogram of confident predictions: 1.0 when every class is equally common,
+    1/n_classes when every sample is the same class (mode collapse), 0 when nothing is recognisable.
+    """
+    confident = probs.max(-1).values >= threshold
+    if not confident.any():
+        return 0.0
+    counts = torch.bincount(probs[confident].argmax(-1), minlength=probs.shape[-1]).float()
+    p = counts / counts.sum()
+    entropy = -(p[p > 0] * p[p > 0].log()).sum()
+    return (entropy.exp() / probs.shape[-1]).item()
+
+
+def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(m)
+    return vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
+
+
+def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
+    """Return the Fréchet distance between Gaussians fitted to two feature sets (N, D).
+
+    ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2)   (eq. 6 of Heusel et al. 2017)
+    """
+    a, b = feats_a.double(), feats_b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = torch.cov(a.T), torch.cov(b.T)
+    root_a = _sqrtm_psd(s_a)
+    cross = _sqrtm_psd(root_a @ s_b @ root_a)
+    return ((mu_a - mu_b).pow(2).sum() + torch.trace(s_a + s_b - 2 * cross)).item()
+
+
+def _knn_radii(feats: torch.Tensor, k: int) -> torch.Tensor:
+    d = torch.cdist(feats, feats)  # (N, N)
+    return d.kthvalue(k + 1, dim=1).values  # k+1: the nearest is the point itself
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
+    """Return (precision, recall) of Kynkäänniemi et al. 2019 with k-nearest-neighbour balls.
+
+    Precision: share of fakes inside some real sample's k-NN ball (are samples realistic?).
+    Recall: share of reals inside some fake sample's k-NN ball (is the variety covered?).
+    """
+    real, fake = real.double(), fake.double()
+    r_real, r_fake = _knn_radii(real, k), _knn_radii(fake, k)
+    d = torch.cdist(fake, real)  # (N_fake, N_real)
+    precision = (d <= r_real[None, :]).any(1).double().mean().item()
+    recall = (d.T <= r_fake[None, :]).any(1).double().mean().item()
+    return precision, recall
+
+
+@functools.lru_cache(maxsize=None)
+def reference_features(dataset: str = "glyphs", n: int = 2000) -> torch.Tensor:
+    """Return judge features of `n` real held-out images (a seed no lesson trains on)."""
+    if dataset == "glyphs":
+        from course.glyphs import glyph_digits
+
+        x = glyph_digits(n_train=0, n_test=n, seed=4242).x_test
+    else:
+        from course.shapes import shapes_dataset
+
+        x = shapes_dataset(n_train=0, n_test=n, seed=4242).x_test
+    return judge_outputs(x, dataset)[0]
+
+
+def judge_samples(samples: torch.Tensor, dataset: str = "glyphs", labels: torch.Tensor | None = None,
+                  head: str | None = None) -> dict[str, float]:
+    """Return a dict of scores for generated images (N, C, H, W) in [0, 1].
+
+    Keys: recognisability, coverage, frechet, precision, recall, and class_accuracy when the
+    intended `labels` are given (the judge agrees with the class the sample was asked for).
+    """
+    feats, probs = judge_outputs(samples, dataset)
+    p = probs[head or next(iter(probs))]
+    ref = reference_features(dataset)
+    precision, recall = precision_recall(ref[: max(len(feats), 200)], feats)
+    scores = {
+        "recognisability": recognisability(p),
+        "coverage": coverage(p),
+        "frechet": frechet_distance(ref, feats),
+        "precision": precision,
+        "recall": recall,
+    }
+    if labels is not None:
+        scores["class_accuracy"] = (p.argmax(-1) == labels.cpu()).float().mean().item()
+    return scores

@@ -1,0 +1,146 @@
+"""A plain training loop: batches from in-memory tensors, train_epoch, evaluate, fit, checkpoints.
+
+Taught in 02_neural_network. No callbacks: read `fit` top to bottom to see everything it does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from course.validate import check_finite
+
+
+class TensorLoader:
+    """Iterate over mini-batches of in-memory tensors (no worker processes: fastest on a laptop CPU).
+
+    `TensorLoader(x, y, batch_size=128, shuffle=True, seed=0)` yields `(xb, yb)` on `device`.
+    """
+
+    def __init__(self, *tensors: torch.Tensor, batch_size: int = 128, shuffle: bool = False,
+                 seed: int = 0, device: torch.device | str | None = None, drop_last: bool = False):
+        if not tensors:
+            raise ValueError("TensorLoader needs at least one tensor")
+        n = len(tensors[0])
+        for t in tensors:
+            if len(t) != n:
+                raise ValueError(f"all tensors need the same length, got {[len(t) for t in tensors]}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
+        self.device, self.drop_last = device, drop_last
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        n = len(self.tensors[0])
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.tensors[0])
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            batch = tuple(t[idx] for t in self.tensors)
+            if self.device is not None:
+                batch = tuple(t.to(self.device, non_blocking=True) for t in batch)
+            yield batch if len(batch) > 1 else batch[0]
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Return the share of rows whose largest logit is at the true class."""
+    if logits.ndim != 2 or len(logits) != len(y):
+        raise ValueError(f"accuracy needs logits (N, n_classes) and labels (N,), got {tuple(logits.shape)} and {tuple(y.shape)}")
+    return (logits.argmax(1) == y).float().mean().item()
+
+
+def train_epoch(model: nn.Module, dl: TensorLoader, loss_fn: Callable, opt: torch.optim.Optimizer,
+                sched=None, progress: bool = True) -> float:
+    """Run one pass over `dl`, updating the model; return the mean training loss."""
+    model.train()
+    total, count = 0.0, 0
+    for xb, yb in tqdm(dl, leave=False, disable=not progress, desc="train"):
+        loss = loss_fn(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        value = check_finite(loss.item(), "training loss")
+        total, count = total + value * len(xb), count + len(xb)
+    return total / count
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dl: TensorLoader, loss_fn: Callable, metric: Callable | None = accuracy) -> tuple[float, float | None]:
+    """Return the mean loss and the mean `metric` (None if no metric) over `dl`, without updating the model."""
+    model.eval()
+    total_loss, total_metric, count = 0.0, 0.0, 0
+    for xb, yb in dl:
+        y_hat = model(xb)
+        total_loss += loss_fn(y_hat, yb).item() * len(xb)
+        if metric is not None:
+            total_metric += metric(y_hat, yb) * len(xb)
+        count += len(xb)
+    return total_loss / count, (total_metric / count if metric is not None else None)
+
+
+def fit(model: nn.Module, dl_train: TensorLoader, dl_valid: TensorLoader | None, loss_fn: Callable,
+        opt: torch.optim.Optimizer, n_epochs: int, sched=None, metric: Callable | None = accuracy,
+        progress: bool = True) -> dict[str, list[float]]:
+    """Train for `n_epochs`; return a history of floats: train_loss, valid_loss, valid_metric, seconds."""
+    history: dict[str, list[float]] = {"train_loss": [], "valid_loss": [], "valid_metric": [], "seconds": []}
+    start = time.perf_counter()
+    for epoch in tqdm(range(n_epochs), desc="epochs", disable=not progress):
+        history["train_loss"].append(train_epoch(model, dl_train, loss_fn, opt, sched, progress))
+        if dl_valid is not None:
+            valid_loss, valid_metric = evaluate(model, dl_valid, loss_fn, metric)
+            history["valid_loss"].append(valid_loss)
+            if valid_metric is not None:
+                history["valid_metric"].append(valid_metric)
+        history["seconds"].append(time.perf_counter() - start)
+    return history
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512, device: torch.device | str | None = None) -> torch.Tensor:
+    """Return the model's outputs for every row of `x`, computed in batches in eval mode, on the CPU."""
+    model.eval()
+    device = device or next(model.parameters()).device
+    return torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+
+
+def cache_dir() -> str:
+    """Return the folder for trained models a later lesson reuses (COURSE_CACHE, or ~/.cache/genimg-course)."""
+    path = os.environ.get("COURSE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "genimg-course")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def save_checkpoint(path: str, model: nn.Module, cfg, history: dict | None = None) -> str:
+    """Save the model's weights with its config (a dataclass) and optional history; return the path."""
+    if not dataclasses.is_dataclass(cfg):
+        raise TypeError(f"cfg must be a config dataclass, got {type(cfg).__name__}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"config": dataclasses.asdict(cfg), "config_class": type(cfg).__name__,
+                "state_dict": state, "history": history or {}}, path)
+    return path
+
+
+def load_checkpoint(path: str, model_class: type, config_class: type, device: torch.device | str = "cpu"):
+    """Return (model, cfg, history) rebuilt from a checkpoint; loads with weights_only=True (no code runs)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}: train the model first (its lesson saves it)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt.get("config_class") != config_class.__name__:
+        raise ValueError(f"{path} holds a {ckpt.get('config_class')}, not a {config_class.__name__}")
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    cfg = config_class(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in ckpt["config"].items() if k in fields})
+    model = model_class(cfg)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device), cfg, ckpt.get("history", {})

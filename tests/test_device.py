@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+from course.device import available_devices, by_device, environment_report, on_gpu, pick_device, seed_everything, set_threads
+
+
+def test_picks_cpu_here_and_lists_it():
+    assert "cpu" in available_devices()
+    assert pick_device("cpu").type == "cpu"
+
+
+def test_unknown_device_names_the_choices():
+    with pytest.raises(ValueError, match="cuda, mps, cpu"):
+        pick_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_device_says_what_is_available():
+    with pytest.raises(RuntimeError, match="not available.*available: .*cpu"):
+        pick_device("cuda")
+
+
+def test_seed_everything_repeats_random_numbers():
+    g = seed_everything(3)
+    a = torch.rand(3), torch.rand(2, generator=g)
+    g = seed_everything(3)
+    b = torch.rand(3), torch.rand(2, generator=g)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_by_device_is_the_one_switch(monkeypatch):
+    assert by_device(1, 2, "cpu") == 1
+    assert by_device(1, 2, "cuda") == 2
+    monkeypatch.setenv("COURSE_SCALE", "cpu")
+    assert by_device(1, 2, "cuda") == 1
+    assert on_gpu("cuda") and not on_gpu("cpu")
+
+
+def test_threads_and_report():
+    n = set_threads()
+    assert n >= 1
+    with pytest.raises(ValueError):
+        set_threads(0)
+    info = environment_report(torch.device("cpu"))
+    assert info["device"] == "cpu" and info["torch"] == torch.__version__

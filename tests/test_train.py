@@ -1,0 +1,91 @@
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from course.train import TensorLoader, accuracy, evaluate, fit, load_checkpoint, predict, save_checkpoint
+from course.validate import check_finite, check_images
+
+
+def test_loader_batches_shuffles_and_covers_everything():
+    x, y = torch.arange(10).float()[:, None], torch.arange(10)
+    dl = TensorLoader(x, y, batch_size=4, shuffle=True, seed=0)
+    assert len(dl) == 3
+    seen = torch.cat([yb for _, yb in dl])
+    assert sorted(seen.tolist()) == list(range(10)) and seen.tolist() != list(range(10))
+    assert len(TensorLoader(x, batch_size=4, drop_last=True)) == 2
+    with pytest.raises(ValueError, match="same length"):
+        TensorLoader(x, y[:3])
+
+
+def test_fit_learns_a_separable_problem():
+    torch.manual_seed(0)
+    x = torch.randn(256, 2)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    history = fit(model, TensorLoader(x, y, batch_size=32, shuffle=True), TensorLoader(x, y, batch_size=64),
+                  nn.functional.cross_entropy, opt, n_epochs=5, progress=False)
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert history["valid_metric"][-1] > 0.95 and all(isinstance(v, float) for v in history["train_loss"])
+    assert predict(model, x).shape == (256, 2)
+    loss, acc = evaluate(model, TensorLoader(x, y, batch_size=100), nn.functional.cross_entropy)
+    assert acc == pytest.approx(history["valid_metric"][-1])
+
+
+def test_nan_loss_stops_with_advice():
+    x, y = torch.randn(8, 2), torch.zeros(8, dtype=torch.long)
+    x[5, 0] = float("nan")  # one bad pixel is enough
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        fit(model, TensorLoader(x, y, batch_size=4), None, nn.functional.cross_entropy, opt, 5, progress=False)
+    assert check_finite(1.0) == 1.0
+
+
+def test_accuracy_checks_shapes():
+    assert accuracy(torch.tensor([[2.0, 1.0], [0.0, 1.0]]), torch.tensor([0, 0])) == 0.5
+    with pytest.raises(ValueError, match="logits"):
+        accuracy(torch.zeros(3), torch.zeros(3))
+
+
+@dataclass
+class TinyConfig:
+    n_in: int = 3
+    n_out: int = 2
+
+
+class Tiny(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.lin = nn.Linear(cfg.n_in, cfg.n_out)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def test_checkpoint_round_trip_with_weights_only(tmp_path):
+    model = Tiny(TinyConfig(4, 3))
+    path = save_checkpoint(str(tmp_path / "m.pt"), model, TinyConfig(4, 3), {"train_loss": [1.0]})
+    loaded, cfg, history = load_checkpoint(path, Tiny, TinyConfig)
+    assert cfg == TinyConfig(4, 3) and history == {"train_loss": [1.0]}
+    assert torch.equal(loaded.lin.weight, model.lin.weight)
+    with pytest.raises(FileNotFoundError, match="train the model first"):
+        load_checkpoint(str(tmp_path / "none.pt"), Tiny, TinyConfig)
+    with pytest.raises(TypeError, match="dataclass"):
+        save_checkpoint(str(tmp_path / "x.pt"), model, {"n_in": 4})
+
+
+def test_image_checks_explain_the_fix():
+    check_images(torch.rand(2, 1, 4, 4), channels=1, size=4)
+    with pytest.raises(TypeError, match=r"\.float\(\) / 255"):
+        check_images(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"x\[None\]"):
+        check_images(torch.rand(1, 4, 4))
+    with pytest.raises(ValueError, match="permute"):
+        check_images(torch.rand(2, 4, 4, 3), channels=3)
+    with pytest.raises(ValueError, match="28x28"):
+        check_images(torch.rand(2, 1, 4, 4), size=28)
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        check_images([[1.0]])
