@@ -144,3 +144,37 @@ def load_checkpoint(path: str, model_class: type, config_class: type, device: to
     model = model_class(cfg)
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device), cfg, ckpt.get("history", {})
+
+
+def trained_path(name: str, cfg) -> str:
+    """Return the cache file for a model trained under `name` with config `cfg` (the config is part of the key)."""
+    import hashlib
+    import json
+
+    from course import __version__
+
+    key = json.dumps({"cfg": dataclasses.asdict(cfg), "class": type(cfg).__name__, "version": __version__}, sort_keys=True, default=str)
+    return os.path.join(cache_dir(), f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt")
+
+
+def load_if_trained(model: nn.Module, cfg, name: str) -> dict | None:
+    """Load weights trained earlier with the same `name` and config into `model`; return their history, or None.
+
+    Lets a lesson run a second time (or a later lesson reuse a model) in seconds. Set
+    COURSE_RETRAIN=1 to always train again.
+    """
+    path = trained_path(name, cfg)
+    if os.environ.get("COURSE_RETRAIN") == "1" or not os.path.exists(path):
+        return None
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError:  # the model's code changed since: train again
+        return None
+    print(f"Loaded {name} trained earlier ({path}); delete that file or set COURSE_RETRAIN=1 to train again.")
+    return ckpt.get("history", {})
+
+
+def save_trained(model: nn.Module, cfg, name: str, history: dict | None = None) -> str:
+    """Save a trained model under `name` and its config for load_if_trained; return the path."""
+    return save_checkpoint(trained_path(name, cfg), model, cfg, history)

@@ -89,3 +89,18 @@ def test_image_checks_explain_the_fix():
         check_images(torch.rand(2, 1, 4, 4), size=28)
     with pytest.raises(TypeError, match="torch.Tensor"):
         check_images([[1.0]])
+
+
+def test_load_if_trained_round_trip(tmp_path, monkeypatch):
+    from course.train import load_if_trained, save_trained
+
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    model = Tiny(TinyConfig())
+    assert load_if_trained(model, TinyConfig(), "tiny") is None
+    save_trained(model, TinyConfig(), "tiny", {"train_loss": [0.5]})
+    fresh = Tiny(TinyConfig())
+    assert load_if_trained(fresh, TinyConfig(), "tiny") == {"train_loss": [0.5]}
+    assert torch.equal(fresh.lin.weight, model.lin.weight)
+    assert load_if_trained(Tiny(TinyConfig(n_out=5)), TinyConfig(n_out=5), "tiny") is None  # other config, other file
+    monkeypatch.setenv("COURSE_RETRAIN", "1")
+    assert load_if_trained(fresh, TinyConfig(), "tiny") is None
