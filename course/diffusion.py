@@ -1,0 +1,166 @@
+"""Diffusion from scratch: noise schedules, the forward process, the training loss, DDPM and DDIM sampling.
+
+Taught in 08_diffusion. Equations cite Ho et al. 2020 (DDPM), Song et al. 2021 (DDIM),
+Nichol & Dhariwal 2021 (cosine schedule), Salimans & Ho 2022 (v-prediction) and
+Ho & Salimans 2022 (classifier-free guidance).
+
+The denoiser is any module called as `model(x_t, t, cond)` where t holds integer steps (B,)
+and cond is whatever the model conditions on (class labels, text embeddings, or None).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PREDICTIONS = ("eps", "v", "x0")
+
+
+def linear_betas(n_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+    """Return the linear beta schedule of Ho et al. 2020 (sec. 4), shape (n_steps,), scaled to n_steps."""
+    scale = 1000 / n_steps  # keeps the total noise the same when n_steps changes
+    return torch.linspace(beta_start * scale, beta_end * scale, n_steps, dtype=torch.float64)
+
+
+def cosine_betas(n_steps: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+    """Return the cosine schedule's betas (eq. 17 of Nichol & Dhariwal 2021), shape (n_steps,)."""
+    steps = torch.arange(n_steps + 1, dtype=torch.float64) / n_steps
+    f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+    alpha_bar = f / f[0]
+    return (1 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=max_beta)
+
+
+@dataclass
+class ScheduleConfig:
+    """Which noise schedule, with how many steps."""
+
+    n_steps: int = 1000
+    kind: str = "cosine"  # or "linear"
+
+
+class NoiseSchedule(nn.Module):
+    """The forward process q(x_t | x_0) as buffers, so `.to(device)` moves them with the model."""
+
+    def __init__(self, cfg: ScheduleConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or ScheduleConfig()
+        if cfg.kind not in ("cosine", "linear"):
+            raise ValueError(f"unknown schedule {cfg.kind!r}: use 'cosine' or 'linear'")
+        betas = cosine_betas(cfg.n_steps) if cfg.kind == "cosine" else linear_betas(cfg.n_steps)
+        alpha_bar = torch.cumprod(1 - betas, 0)  # \bar{\alpha}_t
+        self.register_buffer("betas", betas.float())  # \beta_t
+        self.register_buffer("alpha_bar", alpha_bar.float())
+
+    @property
+    def n_steps(self) -> int:
+        return self.cfg.n_steps
+
+    def _at(self, values: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
+        return values[t].reshape(-1, *([1] * (ndim - 1)))  # (B, 1, 1, 1) to broadcast over images
+
+    def snr(self, t: torch.Tensor) -> torch.Tensor:
+        """Return the signal-to-noise ratio alpha_bar / (1 - alpha_bar) at steps t."""
+        ab = self.alpha_bar[t]
+        return ab / (1 - ab)
+
+    def add_noise(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Return x_t = sqrt(alpha_bar) x_0 + sqrt(1 - alpha_bar) eps   (eq. 4 of Ho et al. 2020)."""
+        ab = self._at(self.alpha_bar, t, x0.ndim)
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def target(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, prediction: str) -> torch.Tensor:
+        """Return what the network should predict: eps, v = sqrt(ab) eps - sqrt(1-ab) x0 (Salimans & Ho 2022), or x0."""
+        if prediction == "eps":
+            return noise
+        if prediction == "x0":
+            return x0
+        if prediction == "v":
+            ab = self._at(self.alpha_bar, t, x0.ndim)
+            return ab.sqrt() * noise - (1 - ab).sqrt() * x0
+        raise ValueError(f"unknown prediction {prediction!r}: use one of {PREDICTIONS}")
+
+    def to_x0_eps(self, x_t: torch.Tensor, out: torch.Tensor, t: torch.Tensor, prediction: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (x0_hat, eps_hat) from the network's output under any parameterisation."""
+        ab = self._at(self.alpha_bar, t, x_t.ndim)
+        if prediction == "eps":
+            eps = out
+            x0 = (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
+        elif prediction == "x0":
+            x0 = out
+            eps = (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
+        elif prediction == "v":
+            x0 = ab.sqrt() * x_t - (1 - ab).sqrt() * out
+            eps = (1 - ab).sqrt() * x_t + ab.sqrt() * out
+        else:
+            raise ValueError(f"unknown prediction {prediction!r}: use one of {PREDICTIONS}")
+        return x0, eps
+
+
+def diffusion_loss(model: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, cond=None,
+                   prediction: str = "eps", generator: torch.Generator | None = None) -> torch.Tensor:
+    """Return the mean squared error between the network's output and its target at random steps (Ho et al. 2020, alg. 1)."""
+    b = x0.shape[0]
+    t = torch.randint(0, schedule.n_steps, (b,), device=x0.device, generator=generator)
+    noise = torch.randn(x0.shape, device=x0.device, generator=generator)
+    x_t = schedule.add_noise(x0, t, noise)
+    return F.mse_loss(model(x_t, t, cond), schedule.target(x0, noise, t, prediction))
+
+
+def drop_condition(cond: torch.Tensor, null_value, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Return `cond` with a share p of rows replaced by `null_value`, so one network also learns the unconditional model
+    (classifier-free guidance training, Ho & Salimans 2022)."""
+    drop = torch.rand(cond.shape[0], device=cond.device, generator=generator) < p
+    null = torch.as_tensor(null_value, device=cond.device, dtype=cond.dtype).expand_as(cond)
+    return torch.where(drop.reshape(-1, *([1] * (cond.ndim - 1))), null, cond)
+
+
+def guided_output(model: nn.Module, x_t: torch.Tensor, t: torch.Tensor, cond, null_cond, guidance: float) -> torch.Tensor:
+    """Return the classifier-free guided output: uncond + w (cond - uncond) (eq. 6 of Ho & Salimans 2022, w = 1 + their w)."""
+    if cond is None or guidance == 1.0:
+        return model(x_t, t, cond)
+    both = model(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([cond, null_cond]))
+    out_cond, out_uncond = both.chunk(2)
+    return out_uncond + guidance * (out_cond - out_uncond)
+
+
+@torch.no_grad()
+def ddim_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, n_steps: int = 50, cond=None,
+                null_cond=None, guidance: float = 1.0, prediction: str = "eps", eta: float = 0.0,
+                generator: torch.Generator | None = None, device=None, clip: float | None = None,
+                return_path: bool = False):
+    """Return samples (B, C, H, W) drawn with DDIM in `n_steps` (eq. 12 of Song et al. 2021).
+
+    eta=0 is deterministic DDIM; eta=1 with n_steps = schedule.n_steps is ancestral DDPM.
+    `clip` clamps the predicted x0 each step (e.g. 1.0 for data in [-1, 1]). With return_path,
+    also returns the list of predicted x0 at each step.
+    """
+    device = device or schedule.alpha_bar.device
+    if not 1 <= n_steps <= schedule.n_steps:
+        raise ValueError(f"n_steps must be in 1..{schedule.n_steps}, got {n_steps}")
+    model.eval()
+    x = torch.randn(shape, generator=generator).to(device)  # noise drawn on the CPU: same start on any device
+    steps = torch.linspace(schedule.n_steps - 1, 0, n_steps).round().long().tolist()
+    path = []
+    for i, step in enumerate(steps):
+        t = torch.full((shape[0],), step, device=device, dtype=torch.long)
+        out = guided_output(model, x, t, cond, null_cond, guidance)
+        x0, eps = schedule.to_x0_eps(x, out, t, prediction)
+        if clip is not None:
+            x0 = x0.clamp(-clip, clip)
+            eps = schedule.to_x0_eps(x, x0, t, "x0")[1]
+        if return_path:
+            path.append(x0.cpu())
+        ab = schedule.alpha_bar[step]
+        ab_prev = schedule.alpha_bar[steps[i + 1]] if i + 1 < len(steps) else torch.tensor(1.0, device=device)
+        sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).clamp_min(0).sqrt()
+        noise = torch.randn(shape, generator=generator).to(device) if eta > 0 else 0.0
+        x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp_min(0).sqrt() * eps + sigma * noise
+    return (x, path) if return_path else x
+
+
+def ddpm_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, **kwargs):
+    """Return samples drawn with ancestral DDPM sampling over every step (Ho et al. 2020, alg. 2)."""
+    return ddim_sample(model, schedule, shape, n_steps=schedule.n_steps, eta=1.0, **kwargs)
