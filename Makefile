@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[lab,test]"
 	touch $(STAMP)
 
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup  ## open JupyterLab on the student notebooks
-	MPLBACKEND= $(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(LAB_ARGS)
+	MPLBACKEND= $(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
 # nbval runs solutions/ first with an empty model cache (every model trains for real and meets its
 # targets), then notebooks/, whose training cells find the models the solutions just trained.
