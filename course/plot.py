@@ -39,6 +39,18 @@ def _as_batch(images) -> list:
     return list(x)
 
 
+def _fit_title(title, width_inches: float) -> tuple[str, float]:
+    """Return the title wrapped to the axes' width (two lines if a smaller font allows), and its font size."""
+    import textwrap
+
+    for fontsize in (8, 7, 6, 5):
+        chars_per_line = max(6, int(width_inches * 72 / (0.6 * fontsize)))  # about 0.6 em per character
+        lines = textwrap.wrap(str(title), chars_per_line, break_on_hyphens=False) or [""]
+        if len(lines) <= 2:
+            break
+    return "\n".join(lines), fontsize
+
+
 def show_image(img, ax=None, title: str | None = None, cmap: str = "gray", vmin=0.0, vmax=1.0):
     """Show one image on `ax` (a new one if None); return the axes."""
     ax = ax or plt.subplots(figsize=(2.5, 2.5))[1]
@@ -46,7 +58,9 @@ def show_image(img, ax=None, title: str | None = None, cmap: str = "gray", vmin=
     ax.imshow(arr.clip(vmin, vmax) if arr.ndim == 3 else arr, cmap=cmap, vmin=vmin, vmax=vmax)
     ax.set_axis_off()
     if title is not None:
-        ax.set_title(str(title), fontsize=9)
+        width = ax.get_position().width * ax.figure.get_figwidth()
+        text, fontsize = _fit_title(title, width)
+        ax.set_title(text, fontsize=fontsize)
     return ax
 
 
@@ -64,7 +78,7 @@ def show_images(images, titles=None, ncols: int | None = None, size: float = 1.4
     ncols = ncols or min(n, 10)
     nrows = max(1, math.ceil(n / ncols))
     if axes is None:
-        fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * (1.15 if titles else 1)), squeeze=False)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * (1.3 if titles else 1)), squeeze=False)
     axes = np.asarray(axes).reshape(-1)
     for i, ax in enumerate(axes):
         if i < n:
