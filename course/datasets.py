@@ -27,3 +27,27 @@ def load_dataset(name: str, **kwargs):
     close = difflib.get_close_matches(str(name), NAMES, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"unknown data set {name!r}: choose from {', '.join(NAMES)}.{hint}")
+
+
+def generation_times() -> dict[str, float]:
+    """Return the seconds each embedded data set takes to generate at its default size."""
+    import time
+
+    from course.sequences import moving_sequences
+
+    builders = {
+        "glyphs (30,000 + 5,000)": lambda: load_dataset("glyphs"),
+        "shapes (20,000 + 2,000)": lambda: load_dataset("shapes"),
+        "moving sequences (2,000 x 10 frames)": lambda: moving_sequences(),
+    }
+    times = {}
+    for name, build in builders.items():
+        start = time.perf_counter()
+        build()
+        times[name] = time.perf_counter() - start
+    return times
+
+
+if __name__ == "__main__":
+    for name, seconds in generation_times().items():
+        print(f"{name:<40}{seconds:6.2f} s")

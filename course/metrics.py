@@ -113,3 +113,35 @@ def judge_samples(samples: torch.Tensor, dataset: str = "glyphs", labels: torch.
     if labels is not None:
         scores["class_accuracy"] = (p.argmax(-1) == labels.cpu()).float().mean().item()
     return scores
+
+
+def sanity_table(dataset: str = "glyphs", n: int = 1000) -> dict[str, dict[str, float]]:
+    """Return the judge's scores on held-out real images, progressively degraded copies, and pure noise."""
+    import torch.nn.functional as F
+
+    if dataset == "glyphs":
+        from course.glyphs import glyph_digits
+
+        x = glyph_digits(n_train=0, n_test=n, seed=777).x_test
+    else:
+        from course.shapes import shapes_dataset
+
+        x = shapes_dataset(n_train=0, n_test=n, seed=777).x_test
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(x.shape, generator=g)
+    versions = {
+        "real (held out)": x,
+        "3x3 blur": F.avg_pool2d(x, 3, 1, 1),
+        "20% noise": 0.8 * x + 0.2 * noise,
+        "5x5 blur": F.avg_pool2d(x, 5, 1, 2),
+        "50% noise": 0.5 * x + 0.5 * noise,
+        "pure noise": noise,
+    }
+    return {name: judge_samples(v, dataset) for name, v in versions.items()}
+
+
+if __name__ == "__main__":
+    for name in ("glyphs", "shapes"):
+        print(f"{name:<18}" + "".join(f"{k:>16}" for k in ("recognisability", "coverage", "frechet", "precision", "recall")))
+        for version, scores in sanity_table(name).items():
+            print(f"  {version:<16}" + "".join(f"{scores[k]:16.3f}" for k in ("recognisability", "coverage", "frechet", "precision", "recall")))
