@@ -52,3 +52,76 @@ def test_poly_features(capsys):
         "reverse order": lambda x, d: torch.stack([x**k for k in range(d, -1, -1)], 1),
         "forget `return`": lambda x, d: None,
     }, capsys)
+
+
+def test_relu_backward(capsys):
+    assert_passes(cb.check_relu_backward, lambda g, x: g * (x > 0), capsys)
+    assert_not_done(cb.check_relu_backward, capsys)
+    assert_hints(cb.check_relu_backward, {
+        "multiply it by the incoming gradient": lambda g, x: (x > 0).float(),
+        "applied relu to the gradient": lambda g, x: g.clamp_min(0),
+        "not x itself": lambda g, x: g * x.clamp_min(0),
+        "x >= 0": lambda g, x: g * (x >= 0),
+        "shape": lambda g, x: g.sum(0),
+    }, capsys)
+
+
+def test_softmax_cross_entropy(capsys):
+    def stable(logits, y):
+        shifted = logits - logits.max(1, keepdim=True).values
+        log_probs = shifted - shifted.exp().sum(1, keepdim=True).log()
+        return -log_probs[torch.arange(len(y)), y].mean()
+
+    def naive(logits, y):
+        probs = logits.exp() / logits.exp().sum(1, keepdim=True)
+        return -probs[torch.arange(len(y)), y].log().mean()
+
+    assert_passes(cb.check_softmax_cross_entropy, stable, capsys)
+    assert_not_done(cb.check_softmax_cross_entropy, capsys)
+    assert_hints(cb.check_softmax_cross_entropy, {
+        "exp() overflows": naive,
+        "sign is flipped": lambda logits, y: -stable(logits, y),
+        "instead of .sum()": lambda logits, y: stable(logits, y) * len(y),
+        "one loss per row": lambda logits, y: -torch.log_softmax(logits, 1)[torch.arange(len(y)), y],
+        "not log_probs[:, y]": lambda logits, y: -torch.log_softmax(logits, 1)[:, y],
+        "wrong values": lambda logits, y: -torch.log_softmax(logits, 1)[:, 0].mean(),
+    }, capsys)
+
+
+def test_train_step(capsys):
+    def solution(model, xb, yb, loss_fn, opt):
+        loss = loss_fn(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def no_zero_grad(model, xb, yb, loss_fn, opt):
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def zero_between(model, xb, yb, loss_fn, opt):
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.zero_grad()
+        opt.step()
+        return loss.item()
+
+    def returns_tensor(model, xb, yb, loss_fn, opt):
+        solution(model, xb, yb, loss_fn, opt)
+        return loss_fn(model(xb), yb)
+
+    def no_return(model, xb, yb, loss_fn, opt):
+        solution(model, xb, yb, loss_fn, opt)
+
+    assert_passes(cb.check_train_step, solution, capsys)
+    assert_not_done(cb.check_train_step, capsys)
+    assert_hints(cb.check_train_step, {
+        "call opt.zero_grad() before loss.backward() in every step": no_zero_grad,
+        "did not change": zero_between,
+        "not a Tensor": returns_tensor,
+        "returned None": no_return,
+        "the loss before the step": lambda *a: solution(*a) * 0 + 9.0,
+    }, capsys)
