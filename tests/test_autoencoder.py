@@ -7,6 +7,15 @@ from course.autoencoder import (LATENT_CONFIG, Autoencoder, AutoencoderConfig, a
                                 kl_divergence, reconstruct, reconstruction_loss, train_autoencoder)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models train fastest on one thread, and are not slowed down by other programs."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.mark.parametrize("kw, latent", [(dict(), (16,)), (dict(latent_dim=2, variational=True), (2,)),
                                         (dict(spatial=True, latent_channels=4), (4, 7, 7))])
 def test_shapes(kw, latent):
