@@ -1,7 +1,9 @@
 """Each check of lessons 01-03 passes on the solution, says "not done yet" on a blank, and names typical mistakes."""
 import torch
 
+from course import augment as cb_augment
 from course import checks_basics as cb
+from course import dirty as cb_dirty
 
 
 def blank(*args, **kwargs):
@@ -124,4 +126,53 @@ def test_train_step(capsys):
         "not a Tensor": returns_tensor,
         "returned None": no_return,
         "the loss before the step": lambda *a: solution(*a) * 0 + 9.0,
+    }, capsys)
+
+
+def test_find_exact_duplicates(capsys):
+    def marks_all(x):
+        keys = [tuple(img.flatten().tolist()) for img in x]
+        return torch.tensor([keys.count(k) > 1 for k in keys])
+
+    def indices(x):
+        return torch.nonzero(cb_dirty.exact_duplicates(x))[:, 0]
+
+    def near_too(x):
+        return torch.tensor([any((x[i] - x[j]).abs().max() < 0.01 for j in range(i)) for i in range(len(x))])
+
+    assert_passes(cb.check_find_exact_duplicates, cb_dirty.exact_duplicates, capsys)
+    assert_not_done(cb.check_find_exact_duplicates, capsys)
+    assert_hints(cb.check_find_exact_duplicates, {
+        "originals too": marks_all,
+        "not a list of indices": indices,
+        "one grey level": near_too,
+        "the mask": lambda x: torch.zeros(3, dtype=torch.bool),
+    }, capsys)
+
+
+def test_channel_mean_std(capsys):
+    assert_passes(cb.check_channel_mean_std, lambda x: (x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))), capsys)
+    assert_passes(cb.check_channel_mean_std, lambda x: (x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3), unbiased=False)), capsys)
+    assert_not_done(cb.check_channel_mean_std, capsys)
+    assert_hints(cb.check_channel_mean_std, {
+        "one number for all channels": lambda x: (x.mean(), x.std()),
+        "one mean per pixel": lambda x: (x.mean(0), x.std(0)),
+        "variance": lambda x: (x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3))),
+        "return two tensors": lambda x: x.mean(dim=(0, 2, 3)),
+    }, capsys)
+
+
+def test_rotation_theta(capsys):
+    import math
+
+    def in_degrees(d):
+        return cb_augment.rotation_theta(d * 180 / math.pi)
+
+    assert_passes(cb.check_rotation_theta, cb_augment.rotation_theta, capsys)
+    assert_not_done(cb.check_rotation_theta, capsys)
+    assert_hints(cb.check_rotation_theta, {
+        "radians": in_degrees,
+        "clockwise": lambda d: cb_augment.rotation_theta(-d),
+        "third column": lambda d: cb_augment.rotation_theta(d)[:, :, :2],
+        "wrong values": lambda d: cb_augment.rotation_theta(d) * 1.1,
     }, capsys)
