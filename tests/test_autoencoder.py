@@ -16,7 +16,7 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-@pytest.mark.parametrize("kw, latent", [(dict(), (16,)), (dict(latent_dim=2, variational=True), (2,)),
+@pytest.mark.parametrize("kw, latent", [(dict(), (32,)), (dict(latent_dim=2, variational=True), (2,)),
                                         (dict(spatial=True, latent_channels=4), (4, 7, 7))])
 def test_shapes(kw, latent):
     model = Autoencoder(AutoencoderConfig(width=8, **kw))
