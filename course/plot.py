@@ -114,9 +114,8 @@ class LiveLoss:
 
     def __init__(self, title: str = "training", every: int = 1, logy: bool = False):
         self.history: dict[str, list[tuple[int, float]]] = {}
-        self.every, self.logy, self._calls = every, logy, 0
+        self.title, self.every, self.logy, self._calls = title, every, logy, 0
         self.fig, self.ax = plt.subplots(figsize=(5, 3))
-        self.ax.set_title(title)
         self._handle = None
         try:
             from IPython import get_ipython
@@ -142,6 +141,8 @@ class LiveLoss:
             self.ax.plot(steps, vals, label=key)
         if self.logy:
             self.ax.set_yscale("log")
+        self.ax.set_title(self.title)  # clear() wiped it
+        self.ax.set_xlabel("step")
         self.ax.legend()
         self.ax.grid(alpha=0.3)
         if self._handle is not None:

@@ -34,11 +34,11 @@ def test_bad_shapes_say_what_is_expected():
 def test_history_live_loss_strip_confusion():
     ax = plot_history({"train_loss": [3.0, 2.0, 1.0], "valid_loss": [3.5, 2.5, 2.0]})
     assert len(ax.lines) == 2
-    live = LiveLoss()
+    live = LiveLoss(title="fitting")
     for step in range(5):
         live.update(step, loss=1 / (step + 1))
     live.close()
-    assert len(live.history["loss"]) == 5
+    assert len(live.history["loss"]) == 5 and live.ax.get_title() == "fitting"
     plt.close(show_strip(torch.rand(5, 1, 6, 6), labels=list("abcde")))
     cm = plot_confusion(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 2, 2]), ["a", "b", "c"])
     assert cm.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
