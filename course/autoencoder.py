@@ -63,8 +63,9 @@ class AutoencoderConfig:
 class Autoencoder(nn.Module):
     """Encoder -> bottleneck -> decoder; optionally variational (the encoder gives mu and log-variance).
 
-    Strided convolutions halve the image twice on the way down, transposed convolutions double it
-    twice on the way up; batch norm after every hidden layer lets one epoch at a high learning rate suffice.
+    Two strided convolutions halve the image twice on the way down (no full-resolution layer: that
+    keeps it fast on a CPU), two transposed convolutions double it twice on the way up; batch norm
+    after every hidden layer lets one or two epochs at a high learning rate suffice.
     """
 
     def __init__(self, cfg: AutoencoderConfig):
@@ -75,9 +76,9 @@ class Autoencoder(nn.Module):
         w, s = cfg.width, cfg.size // 4
         n_stats = 2 if cfg.variational else 1  # a VAE's encoder outputs mu and logvar
         self.encoder = nn.Sequential(
-            nn.Conv2d(cfg.channels, w, 3, padding=1), nn.BatchNorm2d(w), nn.SiLU(),
-            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1), nn.BatchNorm2d(2 * w), nn.SiLU(),  # (B, 2w, H/2, W/2)
-            nn.Conv2d(2 * w, 2 * w, 4, stride=2, padding=1), nn.BatchNorm2d(2 * w), nn.SiLU(),  # (B, 2w, H/4, W/4)
+            nn.Conv2d(cfg.channels, w, 4, stride=2, padding=1), nn.BatchNorm2d(w), nn.SiLU(),  # (B, w, H/2, W/2)
+            nn.Conv2d(w, 2 * w, 4, stride=2, padding=1), nn.BatchNorm2d(2 * w), nn.SiLU(),  # (B, 2w, H/4, W/4)
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.SiLU(),
         )
         if cfg.spatial:
             self.to_latent = nn.Conv2d(2 * w, n_stats * cfg.latent_channels, 3, padding=1)
@@ -90,9 +91,8 @@ class Autoencoder(nn.Module):
         self.decoder = nn.Sequential(
             nn.BatchNorm2d(2 * w), nn.SiLU(),
             nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.SiLU(),
-            nn.ConvTranspose2d(2 * w, 2 * w, 4, stride=2, padding=1), nn.BatchNorm2d(2 * w), nn.SiLU(),  # (B, 2w, H/2, W/2)
-            nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1), nn.BatchNorm2d(w), nn.SiLU(),  # (B, w, H, W)
-            nn.Conv2d(w, cfg.channels, 3, padding=1),  # logits; sigmoid gives pixels in [0, 1]
+            nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1), nn.BatchNorm2d(w), nn.SiLU(),  # (B, w, H/2, W/2)
+            nn.ConvTranspose2d(w, cfg.channels, 4, stride=2, padding=1),  # (B, C, H, W) logits; sigmoid gives pixels
         )
         self.register_buffer("latent_scale", torch.ones(()))  # set after training: 1 / std of the latents
 
@@ -186,7 +186,7 @@ def train_autoencoder(cfg: AutoencoderConfig, x_train: torch.Tensor, device: tor
     """Train an autoencoder from scratch; return (model in eval mode, history of per-epoch floats).
 
     A denoising autoencoder (cfg.noise_std > 0) sees noisy inputs and is scored against the clean
-    images. `live` may be a course.plot.LiveLoss, updated every 20 steps.
+    images. `live` may be a course.plot.LiveLoss, updated every 20 steps. Seeds torch with cfg.seed.
     """
     check_images(x_train, "x_train", cfg.channels, cfg.size)
     torch.manual_seed(cfg.seed)
@@ -227,7 +227,7 @@ def train_autoencoder(cfg: AutoencoderConfig, x_train: torch.Tensor, device: tor
 # The latent autoencoder of lesson 08: a light KL keeps the 4x7x7 latent smooth and near N(0, I),
 # so that small errors of a diffusion model still decode to clean digits.
 LATENT_CONFIG = AutoencoderConfig(spatial=True, latent_channels=4, variational=True, kl_weight=0.01,
-                                  width=16, n_epochs=1, lr=1e-2)
+                                  width=16, n_epochs=2, lr=1e-2)
 
 
 def latent_autoencoder(device: torch.device | str = "cpu", x_train: torch.Tensor | None = None,
