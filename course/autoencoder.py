@@ -234,7 +234,7 @@ def latent_autoencoder(device: torch.device | str = "cpu", x_train: torch.Tensor
                        cfg: AutoencoderConfig = LATENT_CONFIG) -> Autoencoder:
     """Return lesson 08's latent autoencoder (eval mode, on `device`): loaded if lesson 05 trained it, else trained now.
 
-    `x_train` defaults to the glyph digits' training images.
+    `x_train` defaults to the glyph digits' training images (the same ones lesson 05 trains on).
     """
     from course.train import load_if_trained, save_trained
 
@@ -244,7 +244,7 @@ def latent_autoencoder(device: torch.device | str = "cpu", x_train: torch.Tensor
     if x_train is None:
         from course.glyphs import glyph_digits
 
-        x_train = glyph_digits(n_test=0).x_train
+        x_train = glyph_digits().x_train
     model, history = train_autoencoder(cfg, x_train, device)
     save_trained(model, cfg, LATENT_NAME, history)
     return model

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from course.autoencoder import (LATENT_CONFIG, Autoencoder, AutoencoderConfig, add_noise, autoencoder_loss,
-                                kl_divergence, reconstruct, reconstruction_loss, train_autoencoder)
+                                kl_divergence, latent_autoencoder, reconstruct, reconstruction_loss,
+                                train_autoencoder)
 
 
 @pytest.fixture(autouse=True)
@@ -99,3 +100,15 @@ def test_latent_config_is_spatial_and_small():
     assert LATENT_CONFIG.spatial and LATENT_CONFIG.variational
     assert Autoencoder(LATENT_CONFIG).latent_shape == (4, 7, 7)
     assert dataclasses.asdict(LATENT_CONFIG)["latent_channels"] == 4
+
+
+def test_latent_autoencoder_trains_once_then_loads(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    monkeypatch.delenv("COURSE_RETRAIN", raising=False)
+    cfg = dataclasses.replace(LATENT_CONFIG, width=4, n_epochs=1, batch_size=16)
+    x = torch.rand(32, 1, 28, 28)
+    first = latent_autoencoder("cpu", x, cfg)
+    second = latent_autoencoder("cpu", x, cfg)
+    assert "Loaded" in capsys.readouterr().out and not second.training
+    assert torch.equal(first.latent_scale, second.latent_scale)
+    assert torch.allclose(first.encode(x[:2]), second.encode(x[:2]), atol=1e-6)
