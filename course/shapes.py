@@ -140,11 +140,11 @@ def shapes_dataset(
     never appear in training but do appear in the test set."""
     g = torch.Generator().manual_seed(seed)
     attrs_train = _random_attrs(n_train, g)
-    for combo in held_out:  # redraw the held-out combinations until none is left
-        while (mask := _matches(attrs_train, combo)).any():
-            redraw = _random_attrs(int(mask.sum()), g)
-            for name in ATTRIBUTES:
-                attrs_train[name][mask] = redraw[name]
+    # redraw the images of any held-out combination until none is left (a redraw may land on another one)
+    while held_out and (mask := torch.stack([_matches(attrs_train, c) for c in held_out]).any(0)).any():
+        redraw = _random_attrs(int(mask.sum()), g)
+        for name in ATTRIBUTES:
+            attrs_train[name][mask] = redraw[name]
     attrs_test = _random_attrs(n_test, g)
     return ShapesDataset(
         render_shapes(attrs_train, size, g), attrs_train, captions_of(attrs_train),

@@ -93,3 +93,10 @@ def test_unknown_data_set_suggests_a_name():
     with pytest.raises(ValueError, match="Did you mean 'glyphs'"):
         load_dataset("glyph")
     assert load_dataset("glyphs", n_train=10, n_test=10).x_train.shape == (10, 1, 28, 28)
+
+
+def test_shapes_several_held_out_combinations_all_stay_out():
+    held = [{"colour": "green", "shape": "triangle"}, {"colour": "yellow", "shape": "cross"},
+            {"shape": "circle", "position": "bottom right"}]
+    ds = shapes_dataset(n_train=3000, n_test=0, seed=0, held_out=held)
+    assert not any(_matches(ds.attrs_train, combo).any() for combo in held)
