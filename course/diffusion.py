@@ -10,13 +10,19 @@ and cond is whatever the model conditions on (class labels, text embeddings, or 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
+
+from course.unet import EMA, UNet, UNetConfig
+from course.validate import check_finite
 
 PREDICTIONS = ("eps", "v", "x0")
+WEIGHTINGS = ("none", "min_snr")
 
 
 def linear_betas(n_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
@@ -99,20 +105,47 @@ class NoiseSchedule(nn.Module):
         return x0, eps
 
 
+def loss_weight(schedule: NoiseSchedule, t: torch.Tensor, prediction: str, weighting: str = "none",
+                snr_gamma: float = 5.0) -> torch.Tensor:
+    """Return the per-example weight (B,) of the squared error at steps t.
+
+    "min_snr" is Min-SNR-gamma (Hang et al. 2023): every step counts as if it were an x0-prediction
+    error weighted by min(SNR, gamma), so nearly clean steps (huge SNR) stop dominating and the
+    noisy steps, where the digit's shape is decided, get their share of the gradient.
+    """
+    if weighting == "none":
+        return torch.ones(t.shape, device=t.device)
+    if weighting != "min_snr":
+        raise ValueError(f"unknown weighting {weighting!r}: use one of {WEIGHTINGS}")
+    snr = schedule.snr(t)
+    clipped = snr.clamp(max=snr_gamma)
+    if prediction == "eps":
+        return clipped / snr  # an eps error is an x0 error divided by SNR
+    if prediction == "v":
+        return clipped / (snr + 1)  # a v error is an x0 error divided by (SNR + 1)
+    if prediction == "x0":
+        return clipped
+    raise ValueError(f"unknown prediction {prediction!r}: use one of {PREDICTIONS}")
+
+
 def diffusion_loss(model: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, cond=None,
-                   prediction: str = "eps", generator: torch.Generator | None = None) -> torch.Tensor:
-    """Return the mean squared error between the network's output and its target at random steps (Ho et al. 2020, alg. 1)."""
+                   prediction: str = "eps", generator: torch.Generator | None = None,
+                   weighting: str = "none", snr_gamma: float = 5.0) -> torch.Tensor:
+    """Return the (weighted) mean squared error between the network's output and its target at random steps
+    (Ho et al. 2020, alg. 1). Steps and noise are drawn on the CPU, so any device gives the same numbers."""
     b = x0.shape[0]
-    t = torch.randint(0, schedule.n_steps, (b,), device=x0.device, generator=generator)
-    noise = torch.randn(x0.shape, device=x0.device, generator=generator)
+    t = torch.randint(0, schedule.n_steps, (b,), generator=generator).to(x0.device)
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
     x_t = schedule.add_noise(x0, t, noise)
-    return F.mse_loss(model(x_t, t, cond), schedule.target(x0, noise, t, prediction))
+    out = model(x_t, t, cond)
+    per_example = (out - schedule.target(x0, noise, t, prediction)).pow(2).flatten(1).mean(1)  # (B,)
+    return (loss_weight(schedule, t, prediction, weighting, snr_gamma) * per_example).mean()
 
 
 def drop_condition(cond: torch.Tensor, null_value, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Return `cond` with a share p of rows replaced by `null_value`, so one network also learns the unconditional model
     (classifier-free guidance training, Ho & Salimans 2022)."""
-    drop = torch.rand(cond.shape[0], device=cond.device, generator=generator) < p
+    drop = (torch.rand(cond.shape[0], generator=generator) < p).to(cond.device)  # drawn on the CPU, like the noise
     null = torch.as_tensor(null_value, device=cond.device, dtype=cond.dtype).expand_as(cond)
     return torch.where(drop.reshape(-1, *([1] * (cond.ndim - 1))), null, cond)
 
@@ -164,3 +197,73 @@ def ddim_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, n_steps
 def ddpm_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, **kwargs):
     """Return samples drawn with ancestral DDPM sampling over every step (Ho et al. 2020, alg. 2)."""
     return ddim_sample(model, schedule, shape, n_steps=schedule.n_steps, eta=1.0, **kwargs)
+
+
+@dataclass
+class DiffusionConfig:
+    """Everything that changes a trained diffusion model: the network, the schedule and the training recipe."""
+
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    prediction: str = "v"  # what the network outputs: "eps", "v" or "x0"
+    weighting: str = "min_snr"  # loss weighting over steps: "none" or "min_snr"
+    snr_gamma: float = 5.0
+    p_uncond: float = 0.1  # share of examples trained without their condition (for guidance)
+    train_steps: int = 2000  # optimisation steps: fixed, so a run is reproducible however fast the machine
+    batch_size: int = 256
+    lr: float = 2e-3
+    warmup: int = 100  # steps of linear learning-rate warmup; then a cosine decay to zero
+    ema_decay: float = 0.995
+    channels_last: bool = False  # memory layout of the images and the network (faster convolutions on some CPUs)
+    seed: int = 0
+
+
+def null_condition(cfg: UNetConfig, cond: torch.Tensor) -> torch.Tensor:
+    """Return the "no condition" input matching `cond`: label n_classes for classes, zeros for vectors."""
+    if cfg.n_classes:
+        return torch.full_like(cond, cfg.n_classes)
+    return torch.zeros_like(cond)
+
+
+def train_diffusion(cfg: DiffusionConfig, x: torch.Tensor, cond: torch.Tensor | None = None,
+                    device: torch.device | str = "cpu", progress: bool = True, live=None) -> tuple[UNet, dict]:
+    """Train a U-Net denoiser on data x (N, C, H, W) with optional conditions (N,) or (N, D).
+
+    Returns (the EMA model in eval mode, history) where history holds the mean loss of every
+    50 steps ("loss", "step") and the wall-clock "seconds". `live` may be a course.plot.LiveLoss.
+    """
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = UNet(cfg.unet).to(device, memory_format=memory)
+    schedule = NoiseSchedule(cfg.schedule).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    warmup_then_cosine = lambda step: min(1.0, (step + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * step / cfg.train_steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_then_cosine)
+    ema = EMA(model, cfg.ema_decay)
+    history: dict[str, list[float]] = {"step": [], "loss": [], "seconds": []}
+    start, running = time.perf_counter(), 0.0
+    model.train()
+    for step in tqdm(range(cfg.train_steps), desc="train", disable=not progress):
+        idx = torch.randint(0, len(x), (cfg.batch_size,), generator=g)
+        xb = x[idx].to(device, memory_format=memory)
+        cb = None
+        if cond is not None:
+            cb = drop_condition(cond[idx], null_condition(cfg.unet, cond[:1])[0], cfg.p_uncond, g).to(device)
+        loss = diffusion_loss(model, schedule, xb, cb, cfg.prediction, g, cfg.weighting, cfg.snr_gamma)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        ema.decay = min(cfg.ema_decay, (1 + step) / (10 + step))  # warm-up: early weights are soon forgotten
+        ema.update(model)
+        running += check_finite(loss.item(), "diffusion loss")
+        if (step + 1) % 50 == 0 or step + 1 == cfg.train_steps:
+            n = (step % 50) + 1
+            history["step"].append(step + 1)
+            history["loss"].append(running / n)
+            history["seconds"].append(time.perf_counter() - start)
+            if live is not None:
+                live.update(step + 1, loss=running / n)
+            running = 0.0
+    return ema.model.to(memory_format=torch.contiguous_format).eval(), history

@@ -97,3 +97,75 @@ def test_drop_condition_and_ema():
         model.weight.add_(2.0)
     ema.update(model)
     assert torch.allclose(ema.model.weight, model.weight - 1.0)
+
+
+def test_min_snr_weights_known_values():
+    from course.diffusion import loss_weight
+
+    s = NoiseSchedule(ScheduleConfig(1000))
+    t = torch.tensor([0, 500, 999])
+    snr = s.snr(t)
+    assert torch.equal(loss_weight(s, t, "v", "none"), torch.ones(3))
+    w_x0 = loss_weight(s, t, "x0", "min_snr", snr_gamma=5.0)
+    assert torch.allclose(w_x0, snr.clamp(max=5.0))  # Hang et al. 2023: min(SNR, gamma) in x0 terms
+    assert torch.allclose(loss_weight(s, t, "eps", "min_snr"), snr.clamp(max=5.0) / snr)
+    assert torch.allclose(loss_weight(s, t, "v", "min_snr"), snr.clamp(max=5.0) / (snr + 1))
+    # the three weighted losses are the same quantity: weighted eps-error == weighted x0-error
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(3, 1, 4, 4, generator=g), torch.randn(3, 1, 4, 4, generator=g)
+    x_t = s.add_noise(x0, t, noise)
+    wrong_x0 = x0 + 0.1 * torch.randn(3, 1, 4, 4, generator=g)
+    errors = {}
+    for pred in ("eps", "v", "x0"):
+        out = s.target(wrong_x0, s.to_x0_eps(x_t, wrong_x0, t, "x0")[1], t, pred)  # a network that predicts wrong_x0
+        per = (out - s.target(x0, noise, t, pred)).pow(2).flatten(1).mean(1)
+        errors[pred] = loss_weight(s, t, pred, "min_snr") * per
+    assert torch.allclose(errors["eps"], errors["x0"], rtol=1e-3) and torch.allclose(errors["v"], errors["x0"], rtol=1e-3)
+    with pytest.raises(ValueError, match="unknown weighting"):
+        loss_weight(s, t, "v", "p2")
+
+
+def test_train_diffusion_is_deterministic_and_conditions():
+    from course.diffusion import DiffusionConfig, null_condition, train_diffusion
+
+    cfg = DiffusionConfig(unet=UNetConfig(in_channels=2, size=4, widths=(8, 8), n_classes=3, time_dim=16, mid_attention=False),
+                          schedule=ScheduleConfig(50), train_steps=6, batch_size=4, warmup=2)
+    x, y = torch.randn(20, 2, 4, 4), torch.randint(0, 3, (20,))
+    m1, h1 = train_diffusion(cfg, x, y, progress=False)
+    m2, h2 = train_diffusion(cfg, x, y, progress=False)
+    assert h1["loss"] == h2["loss"] and len(h1["loss"]) == 1 and h1["step"] == [6]
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    assert not m1.training and m1(x[:2], torch.tensor([1, 2]), y[:2]).shape == (2, 2, 4, 4)
+    assert torch.equal(null_condition(cfg.unet, y[:2]), torch.tensor([3, 3]))
+    vec_cfg = UNetConfig(cond_dim=5)
+    assert torch.equal(null_condition(vec_cfg, torch.ones(2, 5)), torch.zeros(2, 5))
+
+
+def test_latent_round_trip_and_sample_digits():
+    from course.latent import decode_latents, encode_latents, from_model_pixels, sample_digits, to_model_pixels
+
+    class TinyAutoencoder(torch.nn.Module):  # a stand-in with the autoencoder's interface: 1x8x8 <-> 2x2x2
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("latent_scale", torch.tensor(2.0))
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def encode(self, x):
+            return torch.nn.functional.pixel_unshuffle(x, 4)[:, :2]  # (B, 2, 2, 2)
+
+        def decode(self, z):
+            return torch.nn.functional.pixel_shuffle(torch.cat([z] * 8, 1), 4)  # (B, 1, 8, 8)
+
+    ae = TinyAutoencoder()
+    x = torch.rand(5, 1, 8, 8)
+    z = encode_latents(ae, x, batch_size=2)
+    assert z.shape == (5, 2, 2, 2) and torch.allclose(z, ae.encode(x) * 2.0)
+    assert decode_latents(ae, z).shape == (5, 1, 8, 8)
+    assert torch.allclose(from_model_pixels(to_model_pixels(x)), x)
+    model = UNet(UNetConfig(in_channels=2, size=2, widths=(8,), n_classes=3, mid_attention=False))
+    s = NoiseSchedule(ScheduleConfig(20))
+    labels = torch.tensor([0, 1, 2, 0, 1])
+    decode = lambda z: decode_latents(ae, z)
+    a = sample_digits(model, s, labels, (2, 2, 2), decode, guidance=2.0, n_steps=3, seed=1, batch_size=2)
+    b = sample_digits(model, s, labels, (2, 2, 2), decode, guidance=2.0, n_steps=3, seed=1, batch_size=2)
+    assert a.shape == (5, 1, 8, 8) and torch.equal(a, b)

@@ -1,0 +1,65 @@
+"""Latent diffusion: run the diffusion model in the small latent space of an autoencoder (Rombach et al. 2022).
+
+Taught in 08_diffusion. The autoencoder comes from course.autoencoder (lesson 05): `encode` gives a
+(4, 7, 7) latent of a 28x28 digit, `decode` turns a latent back into pixels, and `latent_scale`
+makes the latents' standard deviation 1, the scale the noise schedule assumes.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from course.diffusion import NoiseSchedule, ddim_sample
+
+
+@torch.no_grad()
+def encode_latents(autoencoder: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Return the scaled mean latents (N, C, h, w) of images x in [0, 1], on the CPU (unit variance overall)."""
+    autoencoder.eval()
+    device = next(autoencoder.parameters()).device
+    z = [autoencoder.encode(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(z) * autoencoder.latent_scale.cpu()
+
+
+@torch.no_grad()
+def decode_latents(autoencoder: nn.Module, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Return images in [0, 1] (N, C, H, W), on the CPU, decoded from scaled latents z."""
+    autoencoder.eval()
+    device = next(autoencoder.parameters()).device
+    scale = autoencoder.latent_scale.to(device)
+    return torch.cat([autoencoder.decode(z[i : i + batch_size].to(device) / scale).cpu() for i in range(0, len(z), batch_size)])
+
+
+def to_model_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Return images in [0, 1] rescaled to [-1, 1], the range a pixel-space diffusion model works in."""
+    return x * 2 - 1
+
+
+def from_model_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Return a pixel-space model's output in [-1, 1] as images in [0, 1], on the CPU."""
+    return ((x.cpu() + 1) / 2).clamp(0, 1)
+
+
+@torch.no_grad()
+def sample_digits(model: nn.Module, schedule: NoiseSchedule, labels: torch.Tensor, shape: tuple[int, ...],
+                  decode: Callable[[torch.Tensor], torch.Tensor], guidance: float = 3.0, n_steps: int = 25,
+                  prediction: str = "v", seed: int = 0, batch_size: int = 500, clip: float | None = None,
+                  eta: float = 0.0) -> torch.Tensor:
+    """Return images in [0, 1] (N, 1, 28, 28), one per label, drawn with DDIM and classifier-free guidance.
+
+    `shape` is one sample's shape in the model's space, e.g. (4, 7, 7) for latents or (1, 28, 28)
+    for pixels; `decode` turns the model's samples into images (decode_latents or from_model_pixels).
+    The same seed gives the same samples.
+    """
+    g = torch.Generator().manual_seed(seed)
+    device = schedule.alpha_bar.device
+    null = model.cfg.n_classes
+    out = []
+    for i in range(0, len(labels), batch_size):
+        yb = labels[i : i + batch_size].to(device)
+        x = ddim_sample(model, schedule, (len(yb), *shape), n_steps, cond=yb, null_cond=torch.full_like(yb, null),
+                        guidance=guidance, prediction=prediction, eta=eta, generator=g, clip=clip)
+        out.append(decode(x))
+    return torch.cat(out)

@@ -1,0 +1,85 @@
+import torch
+
+from course.checks_diffusion import (check_add_noise, check_ddim_step, check_guidance, reference_add_noise,
+                                     reference_ddim_step, reference_guidance)
+from course.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
+
+
+def _blank(*args):
+    raise NotImplementedError()
+
+
+def _expect_hints(check, wrong: dict, capsys):
+    for hint, fn in wrong.items():
+        assert not check(fn)
+        out = capsys.readouterr().out
+        assert out.startswith("✗") and hint in out, (hint, out)
+
+
+def test_checks_pass_on_the_solutions(capsys):
+    assert check_add_noise(reference_add_noise)
+    assert check_ddim_step(reference_ddim_step)
+    assert check_guidance(reference_guidance)
+    out = capsys.readouterr().out
+    assert out.count("✓") == 3
+
+
+def test_blank_exercises_say_not_done(capsys):
+    for check in (check_add_noise, check_ddim_step, check_guidance):
+        assert not check(_blank)
+        assert "not done yet" in capsys.readouterr().out
+
+
+def test_add_noise_hints(capsys):
+    def no_sqrt(x0, t, noise, ab):
+        ab = ab[t].reshape(-1, 1, 1, 1)
+        return ab * x0 + (1 - ab) * noise
+
+    def swapped(x0, t, noise, ab):
+        ab = ab[t].reshape(-1, 1, 1, 1)
+        return (1 - ab).sqrt() * x0 + ab.sqrt() * noise
+
+    def no_reshape(x0, t, noise, ab):
+        return ab[t].sqrt() * x0 + (1 - ab[t]).sqrt() * noise
+
+    _expect_hints(check_add_noise, {"square roots": no_sqrt, "swapped": swapped, "reshape it to (B, 1, 1, 1)": no_reshape,
+                                    "forget `return`": lambda *a: None}, capsys)
+
+
+def test_ddim_step_hints(capsys):
+    def x0_only(x_t, eps, ab_t, ab_prev):
+        return (x_t - (1 - ab_t).sqrt() * eps) / ab_t.sqrt()
+
+    def wrong_level(x_t, eps, ab_t, ab_prev):
+        return ab_prev.sqrt() * x0_only(x_t, eps, ab_t, ab_prev) + (1 - ab_t).sqrt() * eps
+
+    def no_division(x_t, eps, ab_t, ab_prev):
+        return ab_prev.sqrt() * (x_t - (1 - ab_t).sqrt() * eps) + (1 - ab_prev).sqrt() * eps
+
+    _expect_hints(check_ddim_step, {"predicted clean image": x0_only, "sqrt(1 - ab_prev), not": wrong_level,
+                                    "divided by sqrt(ab_t)": no_division}, capsys)
+
+
+def test_guidance_hints(capsys):
+    _expect_hints(check_guidance, {
+        "swapped": lambda c, u, w: c + w * (u - c),
+        "not guidance": lambda c, u, w: w * c,
+        "w=1 means plain": lambda c, u, w: c + w * (c - u),
+    }, capsys)
+
+
+def test_reference_ddim_step_matches_the_sampler():
+    # one DDIM step of the package's sampler, with a "network" that always predicts the same noise
+    s = NoiseSchedule(ScheduleConfig(10))
+    eps = torch.randn(1, 1, 3, 3, generator=torch.Generator().manual_seed(0))
+
+    class ConstantNoise(torch.nn.Module):
+        def forward(self, x, t, cond=None):
+            return eps.expand_as(x)
+
+    model = ConstantNoise()
+    x_final = ddim_sample(model, s, (1, 1, 3, 3), n_steps=2, generator=torch.Generator().manual_seed(1))
+    x = torch.randn((1, 1, 3, 3), generator=torch.Generator().manual_seed(1))
+    x = reference_ddim_step(x, eps, s.alpha_bar[9], s.alpha_bar[0])
+    x = reference_ddim_step(x, eps, s.alpha_bar[0], torch.tensor(1.0))
+    assert torch.allclose(x, x_final, atol=1e-5)
