@@ -1,0 +1,95 @@
+"""Exercise checks for 09_text_to_image: the tokenizer, attention by hand, and classifier-free guidance.
+
+Taught in 09_text_to_image. Each `check_<exercise>(fn)` runs the learner's function on small
+inputs, compares it with the package's version and names the usual mistakes.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from course.checks import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor
+from course.text import PAD, START, Tokenizer, attention
+
+_VOCAB = (PAD, START, "a", "at", "blue", "circle", "left", "red", "small", "the", "top")
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
+    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol, rtol=1e-4)
+
+
+@exercise_check
+def check_encode_caption(fn: Callable) -> None:
+    """Check `fn(caption, vocab, max_len)` returns [START id, word ids..., PAD ids...] as a list of max_len ints."""
+    caption, max_len = "a small red circle at the top left", 11
+    want = Tokenizer(_VOCAB, max_len).encode(caption)
+    got = fn(caption, _VOCAB, max_len)
+    expect(got is not None, "your function returned None: did you forget `return ids`?")
+    got = got.tolist() if isinstance(got, torch.Tensor) else list(got)
+    expect(all(isinstance(i, int) for i in got), f"return whole-number ids, got {got[:4]}...")
+    words = [_VOCAB.index(w) for w in caption.split()]
+    if got[: len(words)] == words:
+        raise Hint(f"the caption should open with the {START!r} token (id {_VOCAB.index(START)}), before the first word")
+    if len(got) == len(words) + 1:
+        raise Hint(f"got {len(got)} ids: pad the row with {PAD!r} (id {_VOCAB.index(PAD)}) up to max_len = {max_len}, "
+                   "so that every caption in a batch has the same length")
+    expect(len(got) == max_len, f"got {len(got)} ids; the row should have exactly max_len = {max_len}")
+    if got[-len(words) - 1 :] == want[: len(words) + 1]:
+        raise Hint("the padding is at the front: put the START token and the words first, then the padding")
+    expect(got[0] == want[0], f"the first id should be the START token's id {want[0]}, got {got[0]}")
+    expect(got == want, f"expected {want}, got {got}: look up each word's position in vocab (vocab.index(word))")
+    shouty = fn("A Blue circle!", _VOCAB, 6)
+    shouty = shouty.tolist() if isinstance(shouty, torch.Tensor) else list(shouty)
+    expect(shouty == Tokenizer(_VOCAB, 6).encode("A Blue circle!"),
+           "'A Blue circle!' should encode like 'a blue circle': split the caption with words_of(caption), "
+           "which lower-cases it and drops punctuation")
+
+
+@exercise_check
+def check_attention(fn: Callable) -> None:
+    """Check `fn(q, k, v, mask)` equals F.scaled_dot_product_attention, with and without a padding mask."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, n, 8, generator=g) for n in (5, 7, 7))
+    want = F.scaled_dot_product_attention(q, k, v)
+    got = expect_tensor(fn(q, k, v, None))
+    expect_shape(got, tuple(want.shape), "the attention output for q (2, 3, 5, 8) and k, v (2, 3, 7, 8)")
+    scores = q @ k.transpose(-2, -1)
+    if _close(got, scores.softmax(-1) @ v):
+        raise Hint("the scores are not scaled: divide q @ k^T by sqrt(d), where d = q.shape[-1]")
+    if _close(got, (scores / q.shape[-1]).softmax(-1) @ v):
+        raise Hint("divide the scores by sqrt(d), not by d")
+    if _close(got, (scores / math.sqrt(q.shape[-1])).softmax(-2) @ v):
+        raise Hint("softmax over the wrong axis: each query's weights over the keys must sum to 1, so use dim=-1")
+    expect_close(got, want, "the attention output")
+    mask = torch.ones(2, 1, 1, 7, dtype=torch.bool)
+    mask[0, ..., 4:] = False  # the first caption has three padding tokens, the second five
+    mask[1, ..., 2:] = False
+    want = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    got = expect_tensor(fn(q, k, v, mask))
+    if _close(got, F.scaled_dot_product_attention(q, k, v)):
+        raise Hint("the mask is ignored: set the scores where mask is False to -inf before the softmax "
+                   "(scores.masked_fill(~mask, float('-inf')))")
+    if _close(got, F.scaled_dot_product_attention(q, k, v, attn_mask=~mask)):
+        raise Hint("the mask is inverted: True means 'may look', so fill the scores where mask is False")
+    expect_close(got, want, "the attention output with a padding mask")
+
+
+@exercise_check
+def check_guide(fn: Callable) -> None:
+    """Check `fn(out_cond, out_uncond, guidance)` returns out_uncond + guidance * (out_cond - out_uncond)."""
+    g = torch.Generator().manual_seed(0)
+    cond, uncond = torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 3, 4, 4, generator=g)
+    got = expect_tensor(fn(cond, uncond, 3.0))
+    expect_shape(got, tuple(cond.shape), "the guided output")
+    want = uncond + 3.0 * (cond - uncond)
+    if _close(got, cond + 3.0 * (uncond - cond)):
+        raise Hint("conditional and unconditional are swapped: start from out_uncond and step towards out_cond")
+    if _close(got, cond + 3.0 * (cond - uncond)):
+        raise Hint("guidance 1 should give exactly the conditional output: use out_uncond + guidance * (out_cond - out_uncond)")
+    if _close(got, 3.0 * cond):
+        raise Hint("scaling the conditional output is not guidance: step from out_uncond along (out_cond - out_uncond)")
+    expect_close(got, want, "the guided output with guidance 3")
+    expect_close(expect_tensor(fn(cond, uncond, 1.0)), cond, "the guided output with guidance 1 (must equal out_cond)")

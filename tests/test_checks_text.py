@@ -1,0 +1,78 @@
+import math
+
+import torch
+
+from course.checks_text import check_attention, check_encode_caption, check_guide
+from course.text import PAD, START, Tokenizer, attention, words_of
+
+
+def _blank(*args):
+    raise NotImplementedError()
+
+
+def _encode(caption, vocab, max_len):
+    ids = [vocab.index(START)] + [vocab.index(w) for w in words_of(caption)]
+    return ids + [vocab.index(PAD)] * (max_len - len(ids))
+
+
+def _expect_hint(check, fn, hint, capsys):
+    assert not check(fn)
+    out = capsys.readouterr().out
+    assert out.startswith("✗") and hint in out, (hint, out)
+
+
+def test_checks_pass_on_the_solutions(capsys):
+    assert check_encode_caption(_encode)
+    assert check_encode_caption(lambda c, v, n: Tokenizer(v, n)(c)[0])  # a tensor is fine too
+    assert check_attention(attention)
+    assert check_guide(lambda c, u, w: u + w * (c - u))
+    assert capsys.readouterr().out.count("✓") == 4
+
+
+def test_blank_exercises_say_not_done(capsys):
+    for check in (check_encode_caption, check_attention, check_guide):
+        assert not check(_blank)
+        assert "not done yet" in capsys.readouterr().out
+
+
+def test_encode_caption_hints(capsys):
+    pad = lambda ids, v, n: ids + [v.index(PAD)] * (n - len(ids))
+    wrong = {
+        "open with the '<start>'": lambda c, v, n: pad([v.index(w) for w in words_of(c)], v, n),
+        "pad the row": lambda c, v, n: [v.index(START)] + [v.index(w) for w in words_of(c)],
+        "padding is at the front": lambda c, v, n: _encode(c, v, n)[len(words_of(c)) + 1 :] + _encode(c, v, n)[: len(words_of(c)) + 1],
+        "words_of(caption)": lambda c, v, n: pad([v.index(START)] + [v.index(w) for w in c.split() if w in v], v, n),
+        "forget `return": lambda c, v, n: None,
+    }
+    for hint, fn in wrong.items():
+        _expect_hint(check_encode_caption, fn, hint, capsys)
+
+
+def test_attention_hints(capsys):
+    def unmasked(q, k, v, mask=None):
+        return (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(-1) @ v
+
+    def inverted(q, k, v, mask=None):
+        return attention(q, k, v, None if mask is None else ~mask)
+
+    wrong = {
+        "not scaled": lambda q, k, v, mask=None: (q @ k.transpose(-2, -1)).softmax(-1) @ v,
+        "not by d": lambda q, k, v, mask=None: (q @ k.transpose(-2, -1) / q.shape[-1]).softmax(-1) @ v,
+        "wrong axis": lambda q, k, v, mask=None: (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).softmax(-2) @ v,
+        "mask is ignored": unmasked,
+        "mask is inverted": inverted,
+        "raised RuntimeError": lambda q, k, v, mask=None: (q @ k).softmax(-1) @ v,
+    }
+    for hint, fn in wrong.items():
+        _expect_hint(check_attention, fn, hint, capsys)
+
+
+def test_guide_hints(capsys):
+    wrong = {
+        "swapped": lambda c, u, w: c + w * (u - c),
+        "guidance 1 should give": lambda c, u, w: c + w * (c - u),
+        "not guidance": lambda c, u, w: w * c,
+        "should be a torch.Tensor": lambda c, u, w: 1.0,
+    }
+    for hint, fn in wrong.items():
+        _expect_hint(check_guide, fn, hint, capsys)

@@ -1,0 +1,92 @@
+import pytest
+import torch
+
+from course.diffusion import diffusion_loss
+from course.shapes import shapes_dataset
+from course.text import tokenizer_for
+from course.text2img import TextToImage, TextToImageConfig, attribute_accuracy, generate, schedule_for
+
+DS = shapes_dataset(64, 0, seed=3)
+TOK = tokenizer_for(DS.captions_train)
+
+
+def small_config(**kw) -> TextToImageConfig:
+    sizes = dict(text_dim=32, text_layers=1, widths=(16, 32), time_dim=32, diffusion_steps=50)
+    return TextToImageConfig(vocab=TOK.vocab, max_len=TOK.max_len, **{**sizes, **kw})
+
+
+def test_output_shape_for_every_layout():
+    x, t, ids = DS.x_train[:3] * 2 - 1, torch.tensor([0, 10, 49]), TOK(DS.captions_train[:3])
+    for kw in ({}, {"attn_levels": ()}, {"patch": 1, "widths": (8, 16, 16)}):
+        assert TextToImage(small_config(**kw))(x, t, ids).shape == (3, 3, 32, 32), kw
+
+
+def test_bad_inputs_get_clear_messages():
+    model = TextToImage(small_config())
+    ids = TOK(DS.captions_train[:2])
+    with pytest.raises(ValueError, match="3 channel"):
+        model(torch.randn(2, 1, 32, 32), torch.tensor([1, 2]), ids)
+    with pytest.raises(ValueError, match="one step and one caption per image"):
+        model(torch.randn(2, 3, 32, 32), torch.tensor([1, 2]), ids[:1])
+
+
+def test_caption_changes_the_output():
+    torch.manual_seed(0)
+    model = TextToImage(small_config())
+    torch.nn.init.normal_(model.conv_out.weight, std=0.1)  # the zero init would hide any difference
+    x, t = torch.randn(1, 3, 32, 32).repeat(2, 1, 1, 1), torch.tensor([20, 20])
+    out = model(x, t, TOK(["a small red circle at the top left", "a large blue square in the centre"]))
+    assert not torch.allclose(out[0], out[1])
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny tensors train fastest on one thread (and do not wait on a second, busy core)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_overfits_one_batch(one_thread):
+    torch.manual_seed(0)
+    cfg = small_config()
+    model, schedule = TextToImage(cfg), schedule_for(cfg)
+    x0, ids = DS.x_train[:8] * 2 - 1, TOK(DS.captions_train[:8])
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(30):
+        g.manual_seed(0)  # the same noise and steps every time: a fixed regression problem
+        loss = diffusion_loss(model, schedule, x0, ids, cfg.prediction, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0]
+
+
+def test_generate_gives_images_in_range_and_is_seeded():
+    model = TextToImage(small_config())
+    captions = DS.captions_train[:3]
+    a = generate(model, TOK, captions, guidance=2.0, n_steps=3, seed=1)
+    b = generate(model, TOK, captions, guidance=2.0, n_steps=3, seed=1)
+    assert a.shape == (3, 3, 32, 32) and a.min() >= 0 and a.max() <= 1 and torch.equal(a, b)
+
+
+def test_attribute_accuracy_of_real_images_is_high():
+    acc = attribute_accuracy(DS.x_train, DS.attrs_train)
+    assert set(acc) == {"shape", "colour", "size", "position", "all four"}
+    assert min(acc.values()) >= 0.9
+    shuffled = {k: v.roll(1) for k, v in DS.attrs_train.items()}
+    assert attribute_accuracy(DS.x_train, shuffled)["all four"] < 0.2
+
+
+def test_cross_attention_maps_one_per_layer():
+    from course.text2img import cross_attention_maps
+
+    model = TextToImage(small_config())  # widths (16, 32): attention at 16x16 and 8x8, down, mid and up
+    ids = TOK(DS.captions_train[:2])
+    maps = cross_attention_maps(model, torch.randn(2, 3, 32, 32), torch.tensor([5, 5]), ids)
+    assert [tuple(m.shape) for m in maps] == [(2, 16, 16, 9), (2, 8, 8, 9), (2, 8, 8, 9), (2, 8, 8, 9), (2, 16, 16, 9)]
+    assert torch.allclose(maps[0].sum(-1), torch.ones(2, 16, 16), atol=1e-5)
