@@ -30,7 +30,7 @@ class TextToImageConfig:
     size: int = 32
     patch: int = 2  # pixel_unshuffle: the U-Net works on (channels*patch^2, size/patch, size/patch), losslessly
     widths: tuple[int, ...] = (64, 128)
-    attn_levels: tuple[int, ...] = (0, 1)  # the levels (0 = finest) whose blocks cross-attend to the caption
+    attn_levels: tuple[int, ...] = (1,)  # the levels (0 = finest) whose blocks cross-attend to the caption (mid always does)
     n_heads: int = 4
     time_dim: int = 128
     groups: int = 8

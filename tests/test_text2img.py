@@ -85,7 +85,7 @@ def test_attribute_accuracy_of_real_images_is_high():
 def test_cross_attention_maps_one_per_layer():
     from course.text2img import cross_attention_maps
 
-    model = TextToImage(small_config())  # widths (16, 32): attention at 16x16 and 8x8, down, mid and up
+    model = TextToImage(small_config(attn_levels=(0, 1)))  # attention at 16x16 and 8x8: down, mid and up
     ids = TOK(DS.captions_train[:2])
     maps = cross_attention_maps(model, torch.randn(2, 3, 32, 32), torch.tensor([5, 5]), ids)
     assert [tuple(m.shape) for m in maps] == [(2, 16, 16, 9), (2, 8, 8, 9), (2, 8, 8, 9), (2, 8, 8, 9), (2, 16, 16, 9)]
