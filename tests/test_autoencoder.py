@@ -6,15 +6,10 @@ import torch
 from course.autoencoder import (LATENT_CONFIG, Autoencoder, AutoencoderConfig, add_noise, autoencoder_loss,
                                 kl_divergence, latent_autoencoder, reconstruct, reconstruction_loss,
                                 train_autoencoder)
+from course.latent import VAE_CONFIG, lesson05_vae
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models train fastest on one thread, and are not slowed down by other programs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 @pytest.mark.parametrize("kw, latent", [(dict(), (32,)), (dict(latent_dim=2, variational=True), (2,)),
@@ -102,13 +97,18 @@ def test_latent_config_is_spatial_and_small():
     assert dataclasses.asdict(LATENT_CONFIG)["latent_channels"] == 4
 
 
-def test_latent_autoencoder_trains_once_then_loads(monkeypatch, tmp_path, capsys):
+@pytest.mark.parametrize("make, base", [(latent_autoencoder, LATENT_CONFIG), (lesson05_vae, VAE_CONFIG)],
+                         ids=["latent_autoencoder", "lesson05_vae"])
+def test_cached_autoencoders_train_once_then_load(make, base, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
     monkeypatch.delenv("COURSE_RETRAIN", raising=False)
-    cfg = dataclasses.replace(LATENT_CONFIG, width=4, n_epochs=1, batch_size=16)
+    cfg = dataclasses.replace(base, width=4, n_epochs=1, batch_size=16)
     x = torch.rand(32, 1, 28, 28)
-    first = latent_autoencoder("cpu", x, cfg)
-    second = latent_autoencoder("cpu", x, cfg)
+    first = make("cpu", x, cfg)
+    second = make("cpu", x, cfg)
     assert "Loaded" in capsys.readouterr().out and not second.training
     assert torch.equal(first.latent_scale, second.latent_scale)
-    assert torch.allclose(first.encode(x[:2]), second.encode(x[:2]), atol=1e-6)
+    with torch.no_grad():
+        assert torch.allclose(first.encode(x[:2]), second.encode(x[:2]), atol=1e-6)
+        z = torch.randn(2, *first.latent_shape)
+        assert torch.allclose(first.decode(z), second.decode(z), atol=1e-6)

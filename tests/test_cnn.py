@@ -7,13 +7,7 @@ from course.conv import receptive_field
 from course.glyphs import clean_glyphs
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models train fastest on one thread, and are not slowed down by other programs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def test_shapes_and_feature_maps():

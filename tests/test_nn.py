@@ -75,15 +75,6 @@ def test_mlp_init_is_deterministic_per_seed():
     assert not torch.equal(a.layers[0].weight, c.layers[0].weight)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks train fastest on one thread (and are not slowed by other programs sharing the CPU)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_mlp_overfits_one_batch(one_thread):
     torch.manual_seed(0)
     model = MLP(MLPConfig(n_in=16, hidden=(32,), n_classes=4))

@@ -39,15 +39,6 @@ def test_caption_changes_the_output():
     assert not torch.allclose(out[0], out[1])
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny tensors train fastest on one thread (and do not wait on a second, busy core)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_overfits_one_batch(one_thread):
     torch.manual_seed(0)
     cfg = small_config()
