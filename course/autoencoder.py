@@ -230,21 +230,30 @@ LATENT_CONFIG = AutoencoderConfig(spatial=True, latent_channels=4, variational=T
                                   width=16, n_epochs=2, lr=1e-2)
 
 
-def latent_autoencoder(device: torch.device | str = "cpu", x_train: torch.Tensor | None = None,
-                       cfg: AutoencoderConfig = LATENT_CONFIG) -> Autoencoder:
-    """Return lesson 08's latent autoencoder (eval mode, on `device`): loaded if lesson 05 trained it, else trained now.
+def trained_autoencoder(cfg: AutoencoderConfig, name: str, device: torch.device | str = "cpu",
+                        x_train: torch.Tensor | None = None) -> Autoencoder:
+    """Return the autoencoder cached as `name` with config `cfg` (eval mode, on `device`): loaded if trained before,
+    else trained now on x_train (default: the glyph digits' training images, as in lesson 05) and cached.
 
-    `x_train` defaults to the glyph digits' training images (the same ones lesson 05 trains on).
+    On a CPU it trains on one thread, as lesson 05 does, so whichever lesson trains it, the weights are the same.
     """
+    from course.device import cpu_threads, on_gpu
     from course.train import load_if_trained, save_trained
 
     model = Autoencoder(cfg).to(device)
-    if load_if_trained(model, cfg, LATENT_NAME) is not None:
+    if load_if_trained(model, cfg, name) is not None:
         return model.eval()
     if x_train is None:
         from course.glyphs import glyph_digits
 
         x_train = glyph_digits().x_train
-    model, history = train_autoencoder(cfg, x_train, device)
-    save_trained(model, cfg, LATENT_NAME, history)
-    return model
+    with cpu_threads(torch.get_num_threads() if on_gpu(device) else 1):
+        model, history = train_autoencoder(cfg, x_train, device)
+    save_trained(model, cfg, name, history)
+    return model.eval()
+
+
+def latent_autoencoder(device: torch.device | str = "cpu", x_train: torch.Tensor | None = None,
+                       cfg: AutoencoderConfig = LATENT_CONFIG) -> Autoencoder:
+    """Return lesson 08's latent autoencoder (eval mode, on `device`): loaded if lesson 05 trained it, else trained now."""
+    return trained_autoencoder(cfg, LATENT_NAME, device, x_train)

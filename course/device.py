@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import platform
 import random
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -83,6 +84,22 @@ def set_threads(n: int | None = None) -> int:
             raise ValueError(f"threads must be at least 1, got {n}")
         torch.set_num_threads(n)
     return torch.get_num_threads()
+
+
+@contextmanager
+def cpu_threads(n: int):
+    """Run the `with` block on n CPU threads, then restore the previous number.
+
+    Float sums come out in a different order on a different number of threads, so a model trained
+    on one thread has (slightly) different weights from one trained on two: code that must give
+    the same weights wherever it runs fixes the count with this.
+    """
+    before = torch.get_num_threads()
+    set_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def environment_report(device: torch.device | None = None) -> dict[str, str]:

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from course.autoencoder import Autoencoder, AutoencoderConfig, train_autoencoder
+from course.autoencoder import Autoencoder, AutoencoderConfig, trained_autoencoder
 from course.diffusion import NoiseSchedule, ddim_sample
 
 # Lesson 05's VAE (its section 7): 16 latent numbers, KL weight 1, two epochs; cached as "05_vae".
@@ -72,17 +72,6 @@ def sample_digits(model: nn.Module, schedule: NoiseSchedule, labels: torch.Tenso
 
 def lesson05_vae(device: torch.device | str = "cpu", x_train: torch.Tensor | None = None,
                  cfg: AutoencoderConfig = VAE_CONFIG) -> Autoencoder:
-    """Return lesson 05's VAE (eval mode, on `device`): loaded if lesson 05 trained it, else trained now on x_train
-    (default: the glyph digits' training images, as in lesson 05). Lesson 08 compares its samples with diffusion's."""
-    from course.train import load_if_trained, save_trained
-
-    model = Autoencoder(cfg).to(device)
-    if load_if_trained(model, cfg, VAE_NAME) is not None:
-        return model.eval()
-    if x_train is None:
-        from course.glyphs import glyph_digits
-
-        x_train = glyph_digits().x_train
-    model, history = train_autoencoder(cfg, x_train, device, progress=False)
-    save_trained(model, cfg, VAE_NAME, history)
-    return model.eval()
+    """Return lesson 05's VAE (eval mode, on `device`): loaded if lesson 05 trained it, else trained now the same way.
+    Lesson 08 compares its samples with diffusion's."""
+    return trained_autoencoder(cfg, VAE_NAME, device, x_train)

@@ -2,7 +2,8 @@ import os
 
 import matplotlib
 import pytest
-import torch
+
+from course.device import cpu_threads
 
 matplotlib.use("Agg")
 os.environ.setdefault("COURSE_CACHE", os.path.join(os.path.dirname(__file__), "..", ".cache", "test-cache"))
@@ -11,7 +12,5 @@ os.environ.setdefault("COURSE_CACHE", os.path.join(os.path.dirname(__file__), ".
 @pytest.fixture
 def one_thread():
     """Run a test on one CPU thread: small models train fastest so, and are not slowed by other programs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with cpu_threads(1):
+        yield

@@ -43,3 +43,18 @@ def test_threads_and_report():
         set_threads(0)
     info = environment_report(torch.device("cpu"))
     assert info["device"] == "cpu" and info["torch"] == torch.__version__
+
+
+def test_cpu_threads_sets_and_restores_even_on_error():
+    from course.device import cpu_threads
+
+    before = torch.get_num_threads()
+    with cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), cpu_threads(1):
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="at least 1"), cpu_threads(0):
+        pass
+    assert torch.get_num_threads() == before
