@@ -4,27 +4,7 @@ import torch
 from course import augment as cb_augment
 from course import checks_basics as cb
 from course import dirty as cb_dirty
-
-
-def blank(*args, **kwargs):
-    raise NotImplementedError()
-
-
-def assert_passes(check, fn, capsys):
-    assert check(fn), capsys.readouterr().out
-    assert "✓" in capsys.readouterr().out
-
-
-def assert_not_done(check, capsys):
-    assert not check(blank)
-    assert "not done yet" in capsys.readouterr().out
-
-
-def assert_hints(check, wrong: dict, capsys):
-    for hint, fn in wrong.items():
-        assert not check(fn), hint
-        out = capsys.readouterr().out
-        assert out.startswith("✗") and hint in out, (hint, out)
+from exercise_checks import assert_hints, assert_not_done, assert_passes
 
 
 def test_line_gradients(capsys):

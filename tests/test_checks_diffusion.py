@@ -3,17 +3,7 @@ import torch
 from course.checks_diffusion import (check_add_noise, check_ddim_step, check_guidance, reference_add_noise,
                                      reference_ddim_step, reference_guidance)
 from course.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
-
-
-def _blank(*args):
-    raise NotImplementedError()
-
-
-def _expect_hints(check, wrong: dict, capsys):
-    for hint, fn in wrong.items():
-        assert not check(fn)
-        out = capsys.readouterr().out
-        assert out.startswith("✗") and hint in out, (hint, out)
+from exercise_checks import assert_hints, assert_not_done
 
 
 def test_checks_pass_on_the_solutions(capsys):
@@ -26,8 +16,7 @@ def test_checks_pass_on_the_solutions(capsys):
 
 def test_blank_exercises_say_not_done(capsys):
     for check in (check_add_noise, check_ddim_step, check_guidance):
-        assert not check(_blank)
-        assert "not done yet" in capsys.readouterr().out
+        assert_not_done(check, capsys)
 
 
 def test_add_noise_hints(capsys):
@@ -42,7 +31,7 @@ def test_add_noise_hints(capsys):
     def no_reshape(x0, t, noise, ab):
         return ab[t].sqrt() * x0 + (1 - ab[t]).sqrt() * noise
 
-    _expect_hints(check_add_noise, {"square roots": no_sqrt, "swapped": swapped, "reshape it to (B, 1, 1, 1)": no_reshape,
+    assert_hints(check_add_noise, {"square roots": no_sqrt, "swapped": swapped, "reshape it to (B, 1, 1, 1)": no_reshape,
                                     "forget `return`": lambda *a: None}, capsys)
 
 
@@ -56,12 +45,12 @@ def test_ddim_step_hints(capsys):
     def no_division(x_t, eps, ab_t, ab_prev):
         return ab_prev.sqrt() * (x_t - (1 - ab_t).sqrt() * eps) + (1 - ab_prev).sqrt() * eps
 
-    _expect_hints(check_ddim_step, {"predicted clean image": x0_only, "sqrt(1 - ab_prev), not": wrong_level,
+    assert_hints(check_ddim_step, {"predicted clean image": x0_only, "sqrt(1 - ab_prev), not": wrong_level,
                                     "divided by sqrt(ab_t)": no_division}, capsys)
 
 
 def test_guidance_hints(capsys):
-    _expect_hints(check_guidance, {
+    assert_hints(check_guidance, {
         "swapped": lambda c, u, w: c + w * (u - c),
         "not guidance": lambda c, u, w: w * c,
         "w=1 means plain": lambda c, u, w: c + w * (c - u),

@@ -8,28 +8,7 @@ from course import checks_models as cm
 from course.autoencoder import kl_divergence
 from course.conv import conv2d_im2col, conv_output_size, maxpool2d
 from course.metrics import psnr
-
-
-def blank(*args, **kwargs):
-    raise NotImplementedError()
-
-
-def assert_passes(check, fn, capsys):
-    ok = check(fn)
-    out = capsys.readouterr().out
-    assert ok and out.startswith("✓"), out
-
-
-def assert_not_done(check, capsys):
-    assert not check(blank)
-    assert "not done yet" in capsys.readouterr().out
-
-
-def assert_hints(check, wrong: dict, capsys):
-    for hint, fn in wrong.items():
-        assert not check(fn), hint
-        out = capsys.readouterr().out
-        assert out.startswith("✗") and hint in out, (hint, out)
+from exercise_checks import assert_hints, assert_not_done, assert_passes
 
 
 def test_output_size(capsys):
