@@ -1,4 +1,5 @@
-"""Exercise checks for 09_text_to_image: the tokenizer, attention by hand, and classifier-free guidance.
+"""Exercise checks for 09_text_to_image: the tokenizer and attention by hand (its guidance exercise is
+lesson 08's, checked by course.checks_diffusion.check_guidance).
 
 Taught in 09_text_to_image. Each `check_<exercise>(fn)` runs the learner's function on small
 inputs, compares it with the package's version and names the usual mistakes.
@@ -12,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from course.checks import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor
-from course.text import PAD, START, Tokenizer, attention
+from course.text import PAD, START, Tokenizer
 
 _VOCAB = (PAD, START, "a", "at", "blue", "circle", "left", "red", "small", "the", "top")
 
@@ -75,21 +76,3 @@ def check_attention(fn: Callable) -> None:
     if _close(got, F.scaled_dot_product_attention(q, k, v, attn_mask=~mask)):
         raise Hint("the mask is inverted: True means 'may look', so fill the scores where mask is False")
     expect_close(got, want, "the attention output with a padding mask")
-
-
-@exercise_check
-def check_guide(fn: Callable) -> None:
-    """Check `fn(out_cond, out_uncond, guidance)` returns out_uncond + guidance * (out_cond - out_uncond)."""
-    g = torch.Generator().manual_seed(0)
-    cond, uncond = torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 3, 4, 4, generator=g)
-    got = expect_tensor(fn(cond, uncond, 3.0))
-    expect_shape(got, tuple(cond.shape), "the guided output")
-    want = uncond + 3.0 * (cond - uncond)
-    if _close(got, cond + 3.0 * (uncond - cond)):
-        raise Hint("conditional and unconditional are swapped: start from out_uncond and step towards out_cond")
-    if _close(got, cond + 3.0 * (cond - uncond)):
-        raise Hint("guidance 1 should give exactly the conditional output: use out_uncond + guidance * (out_cond - out_uncond)")
-    if _close(got, 3.0 * cond):
-        raise Hint("scaling the conditional output is not guidance: step from out_uncond along (out_cond - out_uncond)")
-    expect_close(got, want, "the guided output with guidance 3")
-    expect_close(expect_tensor(fn(cond, uncond, 1.0)), cond, "the guided output with guidance 1 (must equal out_cond)")

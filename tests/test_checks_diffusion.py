@@ -54,6 +54,7 @@ def test_guidance_hints(capsys):
         "swapped": lambda c, u, w: c + w * (u - c),
         "not guidance": lambda c, u, w: w * c,
         "w=1 means plain": lambda c, u, w: c + w * (c - u),
+        "should be a torch.Tensor": lambda c, u, w: 1.0,
     }, capsys)
 
 

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from course.checks_text import check_attention, check_encode_caption, check_guide
+from course.checks_text import check_attention, check_encode_caption
 from course.text import PAD, START, Tokenizer, attention, words_of
 from exercise_checks import assert_hints, assert_not_done
 
@@ -16,12 +16,11 @@ def test_checks_pass_on_the_solutions(capsys):
     assert check_encode_caption(_encode)
     assert check_encode_caption(lambda c, v, n: Tokenizer(v, n)(c)[0])  # a tensor is fine too
     assert check_attention(attention)
-    assert check_guide(lambda c, u, w: u + w * (c - u))
-    assert capsys.readouterr().out.count("✓") == 4
+    assert capsys.readouterr().out.count("✓") == 3
 
 
 def test_blank_exercises_say_not_done(capsys):
-    for check in (check_encode_caption, check_attention, check_guide):
+    for check in (check_encode_caption, check_attention):
         assert_not_done(check, capsys)
 
 
@@ -53,13 +52,3 @@ def test_attention_hints(capsys):
         "raised RuntimeError": lambda q, k, v, mask=None: (q @ k).softmax(-1) @ v,
     }
     assert_hints(check_attention, wrong, capsys)
-
-
-def test_guide_hints(capsys):
-    wrong = {
-        "swapped": lambda c, u, w: c + w * (u - c),
-        "guidance 1 should give": lambda c, u, w: c + w * (c - u),
-        "not guidance": lambda c, u, w: w * c,
-        "should be a torch.Tensor": lambda c, u, w: 1.0,
-    }
-    assert_hints(check_guide, wrong, capsys)
