@@ -34,14 +34,14 @@ nbval: setup
 	COURSE_CACHE=$$(mktemp -d) $(PY) -m pytest -q $(NBVAL) solutions notebooks
 
 notebooks: setup  ## write notebooks/ (student versions) from solutions/
-	$(PY) -m course.student
+	$(PY) -m course.tools.student
 
 bench: setup  ## run the solution notebooks headless; seconds and metrics per notebook
-	$(PY) -m course.bench --json bench.json $(NB)
+	$(PY) -m course.tools.bench --json bench.json $(NB)
 
 solutions: setup  ## re-execute solutions/ in place (refresh stored outputs), then regenerate notebooks/
-	$(PY) -m course.bench --save $(NB)
-	$(PY) -m course.student
+	$(PY) -m course.tools.bench --save $(NB)
+	$(PY) -m course.tools.student
 
 clean:
 	rm -rf $(VENV) .cache bench.json

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from course.validate import check_finite, check_images
+from course.validate import require_finite, require_images
 
 LATENT_NAME = "05_latent_autoencoder"
 
@@ -106,7 +106,7 @@ class Autoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Return the mean latent z of images in [0, 1]: (B, latent_dim) or (B, latent_channels, H/4, W/4)."""
-        check_images(x, "images", self.cfg.channels, self.cfg.size)
+        require_images(x, "images", self.cfg.channels, self.cfg.size)
         return self.moments(x)[0]
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
@@ -188,7 +188,7 @@ def train_autoencoder(cfg: AutoencoderConfig, x_train: torch.Tensor, device: tor
     A denoising autoencoder (cfg.noise_std > 0) sees noisy inputs and is scored against the clean
     images. `live` may be a course.plot.LiveLoss, updated every 20 steps. Seeds torch with cfg.seed.
     """
-    check_images(x_train, "x_train", cfg.channels, cfg.size)
+    require_images(x_train, "x_train", cfg.channels, cfg.size)
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     model = Autoencoder(cfg).to(device, memory_format=torch.channels_last)  # channels-last: ~1.5x faster convs on a CPU
@@ -209,7 +209,7 @@ def train_autoencoder(cfg: AutoencoderConfig, x_train: torch.Tensor, device: tor
             loss.backward()
             opt.step()
             sched.step()
-            totals["loss"] += check_finite(loss.item(), "autoencoder loss") / steps_per_epoch
+            totals["loss"] += require_finite(loss.item(), "autoencoder loss") / steps_per_epoch
             for k, v in parts.items():
                 totals[k] += v / steps_per_epoch
             step += 1
@@ -238,13 +238,13 @@ def trained_autoencoder(cfg: AutoencoderConfig, name: str, device: torch.device 
     On a CPU it trains on one thread, as lesson 05 does, so whichever lesson trains it, the weights are the same.
     """
     from course.device import cpu_threads, on_gpu
-    from course.train import load_if_trained, save_trained
+    from course.cache import load_if_trained, save_trained
 
     model = Autoencoder(cfg).to(device)
     if load_if_trained(model, cfg, name) is not None:
         return model.eval()
     if x_train is None:
-        from course.glyphs import glyph_digits
+        from course.data.glyphs import glyph_digits
 
         x_train = glyph_digits().x_train
     with cpu_threads(torch.get_num_threads() if on_gpu(device) else 1):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from course.validate import check_images
+from course.validate import require_images
 
 
 @dataclass
@@ -59,7 +59,7 @@ class CNN(nn.Module):
     @torch.no_grad()
     def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return the output of every conv block for images x: a list of (B, C_i, H_i, W_i), in eval mode."""
-        check_images(x, "images", self.cfg.channels)
+        require_images(x, "images", self.cfg.channels)
         self.eval()
         maps, h = [], x * 2 - 1
         for block in self.blocks:

@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from course.unet import EMA, UNet, UNetConfig
-from course.validate import check_finite
+from course.ema import EMA
+from course.unet import UNet, UNetConfig
+from course.validate import require_finite
 
 PREDICTIONS = ("eps", "v", "x0")
 WEIGHTINGS = ("none", "min_snr")
@@ -257,7 +257,7 @@ def train_diffusion(cfg: DiffusionConfig, x: torch.Tensor, cond: torch.Tensor | 
         sched.step()
         ema.decay = min(cfg.ema_decay, (1 + step) / (10 + step))  # warm-up: early weights are soon forgotten
         ema.update(model)
-        running += check_finite(loss.item(), "diffusion loss")
+        running += require_finite(loss.item(), "diffusion loss")
         if (step + 1) % 50 == 0 or step + 1 == cfg.train_steps:
             n = (step % 50) + 1
             history["step"].append(step + 1)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.validate import check_images
+from course.validate import require_images
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
 
@@ -49,7 +49,7 @@ class Judge(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Return the judge's features (B, n_features) of images in [0, 1]."""
-        check_images(x, "images", self.cfg.channels, self.cfg.size)
+        require_images(x, "images", self.cfg.channels, self.cfg.size)
         return self.body(x * 2 - 1)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -59,7 +59,7 @@ class Judge(nn.Module):
 
 def judge_config(dataset: str) -> JudgeConfig:
     """Return the judge configuration for 'glyphs' or 'shapes'."""
-    from course.shapes import ATTRIBUTES
+    from course.data.shapes import ATTRIBUTES
 
     if dataset == "glyphs":
         return JudgeConfig()
@@ -72,11 +72,11 @@ def judge_config(dataset: str) -> JudgeConfig:
 def _training_data(dataset: str, n: int, seed: int):
     """Return (x, {head: labels}) for training a judge, from a seed no lesson uses."""
     if dataset == "glyphs":
-        from course.glyphs import glyph_digits
+        from course.data.glyphs import glyph_digits
 
         ds = glyph_digits(n_train=n, n_test=0, seed=seed)
         return ds.x_train, {"digit": ds.y_train}
-    from course.shapes import shapes_dataset
+    from course.data.shapes import shapes_dataset
 
     ds = shapes_dataset(n_train=n, n_test=0, seed=seed)
     return ds.x_train, ds.attrs_train
@@ -173,7 +173,7 @@ def save_judge(model: Judge) -> str:
 def judge_outputs(x: torch.Tensor, dataset: str = "glyphs", batch_size: int = 500) -> tuple[torch.Tensor, dict]:
     """Return the judge's features (N, n_features) and per-head probabilities {head: (N, n_classes)} of images."""
     judge = load_judge(dataset)
-    x = check_images(x, "images", judge.cfg.channels, judge.cfg.size).detach().float().cpu()
+    x = require_images(x, "images", judge.cfg.channels, judge.cfg.size).detach().float().cpu()
     feats, probs = [], {name: [] for name, _ in judge.cfg.heads}
     for i in range(0, len(x), batch_size):
         f = judge.features(x[i : i + batch_size].clamp(0, 1))

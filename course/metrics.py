@@ -82,11 +82,11 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
 def reference_features(dataset: str = "glyphs", n: int = 2000) -> torch.Tensor:
     """Return judge features of `n` real held-out images (a seed no lesson trains on)."""
     if dataset == "glyphs":
-        from course.glyphs import glyph_digits
+        from course.data.glyphs import glyph_digits
 
         x = glyph_digits(n_train=0, n_test=n, seed=4242).x_test
     else:
-        from course.shapes import shapes_dataset
+        from course.data.shapes import shapes_dataset
 
         x = shapes_dataset(n_train=0, n_test=n, seed=4242).x_test
     return judge_outputs(x, dataset)[0]
@@ -120,11 +120,11 @@ def sanity_table(dataset: str = "glyphs", n: int = 1000) -> dict[str, dict[str, 
     import torch.nn.functional as F
 
     if dataset == "glyphs":
-        from course.glyphs import glyph_digits
+        from course.data.glyphs import glyph_digits
 
         x = glyph_digits(n_train=0, n_test=n, seed=777).x_test
     else:
-        from course.shapes import shapes_dataset
+        from course.data.shapes import shapes_dataset
 
         x = shapes_dataset(n_train=0, n_test=n, seed=777).x_test
     g = torch.Generator().manual_seed(0)

@@ -9,7 +9,7 @@ import operator
 import os
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
-METRICS_ENV = "COURSE_METRICS_FILE"  # set by course.bench: a JSON-lines file the kernel appends to
+METRICS_ENV = "COURSE_METRICS_FILE"  # set by course.tools.bench: a JSON-lines file the kernel appends to
 
 
 def meets(value: float, target: str) -> bool:

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 PAD, START = "<pad>", "<start>"  # id 0 fills short captions; id 1 opens every caption (even the empty one)

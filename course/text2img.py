@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from course.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
-from course.shapes import ATTRIBUTES
+from course.data.shapes import ATTRIBUTES
 from course.text import MultiHeadAttention, TextEncoder, TextEncoderConfig, Tokenizer
 from course.unet import ResBlock, timestep_embedding
-from course.validate import check_images
+from course.validate import require_images
 
 
 @dataclass
@@ -112,7 +112,7 @@ class TextToImage(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
-        check_images(x, "x_t", cfg.channels, cfg.size)
+        require_images(x, "x_t", cfg.channels, cfg.size)
         if t.shape != (x.shape[0],) or ids.shape[0] != x.shape[0]:
             raise ValueError(f"need one step and one caption per image: x {tuple(x.shape)}, t {tuple(t.shape)}, ids {tuple(ids.shape)}")
         tokens, mask = self.text(ids)  # (B, T, text_dim), (B, T)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.validate import check_images
+from course.validate import require_images
 
 
 @dataclass
@@ -119,7 +119,7 @@ class UNet(nn.Module):
         return emb
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond=None) -> torch.Tensor:
-        check_images(x, "x_t", self.cfg.in_channels)
+        require_images(x, "x_t", self.cfg.in_channels)
         if t.shape != (x.shape[0],):
             raise ValueError(f"t must hold one step per image, shape ({x.shape[0]},), got {tuple(t.shape)}")
         emb = self.embed(t, cond)
@@ -138,23 +138,3 @@ class UNet(nn.Module):
                     h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
                 h = block(torch.cat([h, skip], dim=1), emb)
         return self.conv_out(F.silu(self.norm_out(h)))
-
-
-class EMA:
-    """An exponential moving average of a model's weights: smoother samples than the raw weights."""
-
-    def __init__(self, model: nn.Module, decay: float = 0.999):
-        import copy
-
-        self.decay = decay
-        self.model = copy.deepcopy(model).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Move the average a step towards the model's current weights."""
-        for avg, p in zip(self.model.parameters(), model.parameters()):
-            avg.lerp_(p, 1 - self.decay)
-        for avg, b in zip(self.model.buffers(), model.buffers()):
-            avg.copy_(b)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 
-def check_images(
+def require_images(
     x, name: str = "x", channels: int | None = None, size: int | tuple[int, int] | None = None
 ) -> torch.Tensor:
     """Return `x` unchanged if it is a float image batch (B, C, H, W); raise a ValueError or TypeError saying what to fix."""
@@ -28,7 +28,7 @@ def check_images(
     return x
 
 
-def check_finite(value: float, what: str = "loss", hint: str = "lower the learning rate or check the inputs for NaN") -> float:
+def require_finite(value: float, what: str = "loss", hint: str = "lower the learning rate or check the inputs for NaN") -> float:
     """Return `value` if it is finite; raise FloatingPointError naming `what` and a fix otherwise."""
     if value != value or value in (float("inf"), float("-inf")):
         raise FloatingPointError(f"{what} became {value}: {hint}.")

@@ -1,4 +1,4 @@
-"""Helpers for the tests of the exercise checks (course.checks_*): a blank exercise, and what a check must print."""
+"""Helpers for the tests of the exercise checks (course.checks.lessonNN): a blank exercise, and what a check must print."""
 
 
 def blank(*args, **kwargs):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from course.augment import (AugmentConfig, AugmentLoader, channel_stats, hflip, random_augment, rotate, rotation_theta,
+from course.data.augment import (AugmentConfig, AugmentLoader, channel_stats, hflip, random_augment, rotate, rotation_theta,
                             shift, standardise, unstandardise, zoom)
 from course.train import TensorLoader
 

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from course.cnn import CNN, CNNConfig, count_parameters
 from course.conv import receptive_field
-from course.glyphs import clean_glyphs
+from course.data.glyphs import clean_glyphs
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py

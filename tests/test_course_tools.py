@@ -7,8 +7,8 @@ import sys
 import nbformat
 import pytest
 
-from course import student
-from course.bench import format_row
+from course.tools import student
+from course.tools.bench import format_row
 from course.report import meets, report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,7 +81,7 @@ def test_bench_runs_a_notebook_and_collects_metrics(tmp_path):
     nb.metadata["course"] = {"budget_seconds": 60}
     path = tmp_path / "99_tiny.ipynb"
     nbformat.write(nb, str(path))
-    out = subprocess.run([sys.executable, "-m", "course.bench", str(path), "--json", str(tmp_path / "b.json")],
+    out = subprocess.run([sys.executable, "-m", "course.tools.bench", str(path), "--json", str(tmp_path / "b.json")],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     rows = json.loads((tmp_path / "b.json").read_text())

@@ -3,10 +3,10 @@ import time
 import pytest
 import torch
 
-from course.datasets import load_dataset
-from course.glyphs import GlyphStyle, digit_fonts, glyph_digits, render_digits
-from course.sequences import bounce, moving_sequences
-from course.shapes import ATTRIBUTES, _matches, all_combinations, caption, shapes_dataset
+from course.data import load_dataset
+from course.data.glyphs import GlyphStyle, digit_fonts, glyph_digits, render_digits
+from course.data.sequences import bounce, moving_sequences
+from course.data.shapes import ATTRIBUTES, _matches, all_combinations, caption, shapes_dataset
 
 
 def test_only_fonts_that_draw_digits():

@@ -3,7 +3,8 @@ import torch
 
 from course.diffusion import (NoiseSchedule, ScheduleConfig, cosine_betas, ddim_sample, ddpm_sample, diffusion_loss,
                               drop_condition, linear_betas)
-from course.unet import EMA, UNet, UNetConfig, timestep_embedding
+from course.ema import EMA
+from course.unet import UNet, UNetConfig, timestep_embedding
 
 
 def test_linear_schedule_known_values():

@@ -4,9 +4,9 @@ import os
 import pytest
 import torch
 
-from course.dirty import (average_hash, exact_duplicates, find_blank, make_dirty_glyphs, near_duplicate_pairs,
+from course.data.dirty import (average_hash, exact_duplicates, find_blank, make_dirty_glyphs, near_duplicate_pairs,
                           recall_precision)
-from course.imagefolder import load_image_folder, save_image_folder
+from course.data.imagefolder import load_image_folder, save_image_folder
 
 
 def test_save_and_load_round_trip_exactly(tmp_path):

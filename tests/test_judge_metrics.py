@@ -4,10 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course.glyphs import glyph_digits
+from course.data.glyphs import glyph_digits
 from course.judge import judge_config, judge_outputs, load_judge
 from course.metrics import coverage, frechet_distance, judge_samples, precision_recall, psnr, recognisability
-from course.shapes import ATTRIBUTES, shapes_dataset
+from course.data.shapes import ATTRIBUTES, shapes_dataset
 
 
 def test_psnr_known_values():

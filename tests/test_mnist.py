@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from course import mnist
-from course.mnist import DatasetUnavailable, download, load_real, read_idx, sha256_of, write_idx
+from course.data import mnist
+from course.data.mnist import DatasetUnavailable, download, load_real, read_idx, sha256_of, write_idx
 
 
 def fake_mnist_folder(folder, n_train=12, n_test=5):

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.shapes import shapes_dataset
+from course.data.shapes import shapes_dataset
 from course.text import (PAD, START, MultiHeadAttention, TextEncoder, TextEncoderConfig, Tokenizer, UnknownWords,
                          attention, build_vocab, tokenizer_for, words_of)
 

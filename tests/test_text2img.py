@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from course.diffusion import diffusion_loss
-from course.shapes import shapes_dataset
+from course.data.shapes import shapes_dataset
 from course.text import tokenizer_for
 from course.text2img import TextToImage, TextToImageConfig, attribute_accuracy, generate, schedule_for
 

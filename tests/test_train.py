@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from course.train import TensorLoader, accuracy, evaluate, fit, load_checkpoint, predict, save_checkpoint
-from course.validate import check_finite, check_images
+from course.cache import load_checkpoint, save_checkpoint
+from course.train import TensorLoader, accuracy, evaluate, fit, predict
+from course.validate import require_finite, require_images
 
 
 def test_loader_batches_shuffles_and_covers_everything():
@@ -41,7 +42,7 @@ def test_nan_loss_stops_with_advice():
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         fit(model, TensorLoader(x, y, batch_size=4), None, nn.functional.cross_entropy, opt, 5, progress=False)
-    assert check_finite(1.0) == 1.0
+    assert require_finite(1.0) == 1.0
 
 
 def test_accuracy_checks_shapes():
@@ -78,21 +79,21 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path):
 
 
 def test_image_checks_explain_the_fix():
-    check_images(torch.rand(2, 1, 4, 4), channels=1, size=4)
+    require_images(torch.rand(2, 1, 4, 4), channels=1, size=4)
     with pytest.raises(TypeError, match=r"\.float\(\) / 255"):
-        check_images(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
+        require_images(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
     with pytest.raises(ValueError, match=r"x\[None\]"):
-        check_images(torch.rand(1, 4, 4))
+        require_images(torch.rand(1, 4, 4))
     with pytest.raises(ValueError, match="permute"):
-        check_images(torch.rand(2, 4, 4, 3), channels=3)
+        require_images(torch.rand(2, 4, 4, 3), channels=3)
     with pytest.raises(ValueError, match="28x28"):
-        check_images(torch.rand(2, 1, 4, 4), size=28)
+        require_images(torch.rand(2, 1, 4, 4), size=28)
     with pytest.raises(TypeError, match="torch.Tensor"):
-        check_images([[1.0]])
+        require_images([[1.0]])
 
 
 def test_load_if_trained_round_trip(tmp_path, monkeypatch):
-    from course.train import load_if_trained, save_trained
+    from course.cache import load_if_trained, save_trained
 
     monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
     model = Tiny(TinyConfig())

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from course.validate import check_images
+from course.validate import require_images
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -28,7 +28,7 @@ def save_image_folder(x: torch.Tensor, y: torch.Tensor, root: str, class_names: 
 
     `start` offsets the file numbers, so several calls can add to one folder.
     """
-    check_images(x, "x")
+    require_images(x, "x")
     if len(x) != len(y):
         raise ValueError(f"got {len(x)} images but {len(y)} labels")
     for name in class_names:

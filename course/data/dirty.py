@@ -12,13 +12,12 @@ import io
 import os
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from course.glyphs import DIGITS, render_digits
-from course.imagefolder import to_uint8
+from course.data.glyphs import DIGITS, render_digits
+from course.data.imagefolder import to_uint8
 
 # The digits a hurried labeller mixes up (each maps to its look-alike).
 LOOK_ALIKES = {1: 7, 7: 1, 3: 8, 8: 3, 4: 9, 9: 4, 5: 6, 6: 5, 0: 6, 2: 7}

@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from course.checks import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor
+from course.checks.core import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor
 from course.diffusion import NoiseSchedule, ScheduleConfig
 
 

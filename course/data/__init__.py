@@ -1,4 +1,4 @@
-"""One entry point to every data set the course uses, by name.
+"""The data sets and their loaders; `load_dataset(name)` is the one entry point to every data set by name.
 
 Taught in 00_start_here.
 """
@@ -13,15 +13,15 @@ def load_dataset(name: str, **kwargs):
     """Return a data set by name: 'glyphs' and 'shapes' are generated offline; 'mnist' and
     'fashion-mnist' are downloaded (or read from `root=`). Extra arguments go to its builder."""
     if name == "glyphs":
-        from course.glyphs import glyph_digits
+        from course.data.glyphs import glyph_digits
 
         return glyph_digits(**kwargs)
     if name == "shapes":
-        from course.shapes import shapes_dataset
+        from course.data.shapes import shapes_dataset
 
         return shapes_dataset(**kwargs)
     if name in ("mnist", "fashion-mnist"):
-        from course.mnist import load_real
+        from course.data.mnist import load_real
 
         return load_real(name, **kwargs)
     close = difflib.get_close_matches(str(name), NAMES, n=1)
@@ -33,7 +33,7 @@ def generation_times() -> dict[str, float]:
     """Return the seconds each embedded data set takes to generate at its default size."""
     import time
 
-    from course.sequences import moving_sequences
+    from course.data.sequences import moving_sequences
 
     builders = {
         "glyphs (30,000 + 5,000)": lambda: load_dataset("glyphs"),
@@ -46,8 +46,3 @@ def generation_times() -> dict[str, float]:
         build()
         times[name] = time.perf_counter() - start
     return times
-
-
-if __name__ == "__main__":
-    for name, seconds in generation_times().items():
-        print(f"{name:<40}{seconds:6.2f} s")

@@ -1,4 +1,4 @@
-"""Student versions: `python -m course.student` writes notebooks/ from solutions/ (what `make notebooks` runs).
+"""Student versions: `python -m course.tools.student` writes notebooks/ from solutions/ (what `make notebooks` runs).
 
 Each `# BEGIN SOLUTION` ... `# END SOLUTION` block becomes `# YOUR CODE HERE` and
 `raise NotImplementedError()`, as nbgrader does, and outputs are cleared. The Colab badge and
@@ -15,7 +15,7 @@ import sys
 
 import nbformat
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 PACKAGE = "generative-images-from-scratch"
 

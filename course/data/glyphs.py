@@ -10,12 +10,14 @@ import functools
 import glob
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from course.data.image_dataset import ImageDataset
 
 DIGITS = "0123456789"
 BASE = 40  # side of the clean glyph bitmaps everything is warped from
@@ -168,25 +170,6 @@ def render_digits(
         grid = grid + bend.permute(0, 2, 3, 1)
         out[sl] = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.clamp_(0, 1)
-
-
-@dataclass
-class ImageDataset:
-    """Train and test tensors of one data set: images (N, C, H, W) floats in [0, 1], labels (N,)."""
-
-    name: str
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    class_names: list[str]
-    info: dict = field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        return (
-            f"ImageDataset({self.name!r}: train {tuple(self.x_train.shape)}, test {tuple(self.x_test.shape)}, "
-            f"{len(self.class_names)} classes)"
-        )
 
 
 def glyph_digits(

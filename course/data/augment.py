@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from course.validate import check_images
+from course.validate import require_images
 
 
 def rotation_theta(degrees: torch.Tensor) -> torch.Tensor:
@@ -40,7 +40,7 @@ def affine_theta(degrees: torch.Tensor, zoom: torch.Tensor, shift: torch.Tensor,
 
 def warp(x: torch.Tensor, theta: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
     """Return images (N, C, H, W) resampled through the affine matrices theta (N, 2, 3)."""
-    check_images(x, "x")
+    require_images(x, "x")
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)  # (N, H, W, 2) source coordinates
     return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
 
@@ -109,7 +109,7 @@ class AugmentLoader:
 
 def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Return the mean and standard deviation of each channel of images (N, C, H, W), each of shape (C,)."""
-    check_images(x, "x")
+    require_images(x, "x")
     return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))
 
 

@@ -17,7 +17,7 @@ import urllib.request
 import numpy as np
 import torch
 
-from course.glyphs import ImageDataset
+from course.data.image_dataset import ImageDataset
 
 SOURCES = {
     "mnist": {
@@ -126,9 +126,9 @@ def load_real(name: str = "mnist", root: str | None = None, download_missing: bo
     """Return MNIST or Fashion-MNIST as an ImageDataset (images (N, 1, 28, 28) floats in [0, 1]).
 
     `root`: a folder that already holds the four IDX files (gzipped or not); nothing is downloaded.
-    Otherwise the files are cached under course.train.cache_dir() and downloaded if missing.
+    Otherwise the files are cached under course.cache.cache_dir() and downloaded if missing.
     """
-    from course.train import cache_dir
+    from course.cache import cache_dir
 
     if name not in SOURCES:
         raise ValueError(f"unknown real data set {name!r}: choose from {sorted(SOURCES)}")

@@ -1,8 +1,7 @@
 import math
 
-import torch
 
-from course.checks_text import check_attention, check_encode_caption
+from course.checks.lesson09 import check_attention, check_encode_caption
 from course.text import PAD, START, Tokenizer, attention, words_of
 from exercise_checks import assert_hints, assert_not_done
 

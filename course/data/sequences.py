@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from course.glyphs import GlyphStyle, render_digits
-from course.shapes import ATTRIBUTES, render_shapes
+from course.data.glyphs import GlyphStyle, render_digits
+from course.data.shapes import ATTRIBUTES, render_shapes
 
 
 def bounce(start: torch.Tensor, velocity: torch.Tensor, n_frames: int, limit: float) -> torch.Tensor:

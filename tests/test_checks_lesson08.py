@@ -1,6 +1,6 @@
 import torch
 
-from course.checks_diffusion import (check_add_noise, check_ddim_step, check_guidance, reference_add_noise,
+from course.checks.lesson08 import (check_add_noise, check_ddim_step, check_guidance, reference_add_noise,
                                      reference_ddim_step, reference_guidance)
 from course.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
 from exercise_checks import assert_hints, assert_not_done

@@ -1,5 +1,5 @@
 """Exercise checks for 09_text_to_image: the tokenizer and attention by hand (its guidance exercise is
-lesson 08's, checked by course.checks_diffusion.check_guidance).
+lesson 08's, checked by course.checks.lesson08.check_guidance).
 
 Taught in 09_text_to_image. Each `check_<exercise>(fn)` runs the learner's function on small
 inputs, compares it with the package's version and names the usual mistakes.
@@ -12,14 +12,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from course.checks import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor
+from course.checks.core import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor, same_values
 from course.text import PAD, START, Tokenizer
 
 _VOCAB = (PAD, START, "a", "at", "blue", "circle", "left", "red", "small", "the", "top")
-
-
-def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5) -> bool:
-    return a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol, rtol=1e-4)
 
 
 @exercise_check
@@ -58,11 +54,11 @@ def check_attention(fn: Callable) -> None:
     got = expect_tensor(fn(q, k, v, None))
     expect_shape(got, tuple(want.shape), "the attention output for q (2, 3, 5, 8) and k, v (2, 3, 7, 8)")
     scores = q @ k.transpose(-2, -1)
-    if _close(got, scores.softmax(-1) @ v):
+    if same_values(got, scores.softmax(-1) @ v):
         raise Hint("the scores are not scaled: divide q @ k^T by sqrt(d), where d = q.shape[-1]")
-    if _close(got, (scores / q.shape[-1]).softmax(-1) @ v):
+    if same_values(got, (scores / q.shape[-1]).softmax(-1) @ v):
         raise Hint("divide the scores by sqrt(d), not by d")
-    if _close(got, (scores / math.sqrt(q.shape[-1])).softmax(-2) @ v):
+    if same_values(got, (scores / math.sqrt(q.shape[-1])).softmax(-2) @ v):
         raise Hint("softmax over the wrong axis: each query's weights over the keys must sum to 1, so use dim=-1")
     expect_close(got, want, "the attention output")
     mask = torch.ones(2, 1, 1, 7, dtype=torch.bool)
@@ -70,9 +66,9 @@ def check_attention(fn: Callable) -> None:
     mask[1, ..., 2:] = False
     want = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     got = expect_tensor(fn(q, k, v, mask))
-    if _close(got, F.scaled_dot_product_attention(q, k, v)):
+    if same_values(got, F.scaled_dot_product_attention(q, k, v)):
         raise Hint("the mask is ignored: set the scores where mask is False to -inf before the softmax "
                    "(scores.masked_fill(~mask, float('-inf')))")
-    if _close(got, F.scaled_dot_product_attention(q, k, v, attn_mask=~mask)):
+    if same_values(got, F.scaled_dot_product_attention(q, k, v, attn_mask=~mask)):
         raise Hint("the mask is inverted: True means 'may look', so fill the scores where mask is False")
     expect_close(got, want, "the attention output with a padding mask")

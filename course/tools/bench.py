@@ -1,4 +1,4 @@
-"""`python -m course.bench [NOTEBOOK ...] [--json PATH] [--save]`: run solution notebooks headless, time them,
+"""`python -m course.tools.bench [NOTEBOOK ...] [--json PATH] [--save]`: run solution notebooks headless, time them,
 and print the metrics each reported (through course.report) against its target.
 
 `--save` writes the executed notebooks back into solutions/ (how stored outputs are refreshed).
@@ -15,7 +15,7 @@ import time
 
 import nbformat
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def resolve(names: list[str]) -> list[str]:

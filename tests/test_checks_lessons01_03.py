@@ -1,9 +1,9 @@
 """Each check of lessons 01-03 passes on the solution, says "not done yet" on a blank, and names typical mistakes."""
 import torch
 
-from course import augment as cb_augment
-from course import checks_basics as cb
-from course import dirty as cb_dirty
+from course.data import augment as cb_augment
+from course.checks import lesson01, lesson02, lesson03
+from course.data import dirty as cb_dirty
 from exercise_checks import assert_hints, assert_not_done, assert_passes
 
 
@@ -12,10 +12,10 @@ def test_line_gradients(capsys):
         error = w * x + b - y
         return 2 * (error * x).mean(), 2 * error.mean()
 
-    assert_passes(cb.check_line_gradients, solution, capsys)
-    assert_passes(cb.check_line_gradients, lambda x, y, w, b: tuple(v.item() for v in solution(x, y, w, b)), capsys)
-    assert_not_done(cb.check_line_gradients, capsys)
-    assert_hints(cb.check_line_gradients, {
+    assert_passes(lesson01.check_line_gradients, solution, capsys)
+    assert_passes(lesson01.check_line_gradients, lambda x, y, w, b: tuple(v.item() for v in solution(x, y, w, b)), capsys)
+    assert_not_done(lesson01.check_line_gradients, capsys)
+    assert_hints(lesson01.check_line_gradients, {
         "sign is flipped": lambda x, y, w, b: tuple(-v for v in solution(x, y, w, b)),
         "half the right size": lambda x, y, w, b: tuple(v / 2 for v in solution(x, y, w, b)),
         "instead of .sum()": lambda x, y, w, b: tuple(v * len(x) for v in solution(x, y, w, b)),
@@ -26,9 +26,9 @@ def test_line_gradients(capsys):
 
 
 def test_poly_features(capsys):
-    assert_passes(cb.check_poly_features, cb.reference_poly_features, capsys)
-    assert_not_done(cb.check_poly_features, capsys)
-    assert_hints(cb.check_poly_features, {
+    assert_passes(lesson01.check_poly_features, lesson01.reference_poly_features, capsys)
+    assert_not_done(lesson01.check_poly_features, capsys)
+    assert_hints(lesson01.check_poly_features, {
         "dim=1": lambda x, d: torch.stack([x**k for k in range(d + 1)]),
         "constant column": lambda x, d: torch.stack([x**k for k in range(1, d + 1)], 1),
         "reverse order": lambda x, d: torch.stack([x**k for k in range(d, -1, -1)], 1),
@@ -37,9 +37,9 @@ def test_poly_features(capsys):
 
 
 def test_relu_backward(capsys):
-    assert_passes(cb.check_relu_backward, lambda g, x: g * (x > 0), capsys)
-    assert_not_done(cb.check_relu_backward, capsys)
-    assert_hints(cb.check_relu_backward, {
+    assert_passes(lesson02.check_relu_backward, lambda g, x: g * (x > 0), capsys)
+    assert_not_done(lesson02.check_relu_backward, capsys)
+    assert_hints(lesson02.check_relu_backward, {
         "multiply it by the incoming gradient": lambda g, x: (x > 0).float(),
         "applied relu to the gradient": lambda g, x: g.clamp_min(0),
         "not x itself": lambda g, x: g * x.clamp_min(0),
@@ -58,9 +58,9 @@ def test_softmax_cross_entropy(capsys):
         probs = logits.exp() / logits.exp().sum(1, keepdim=True)
         return -probs[torch.arange(len(y)), y].log().mean()
 
-    assert_passes(cb.check_softmax_cross_entropy, stable, capsys)
-    assert_not_done(cb.check_softmax_cross_entropy, capsys)
-    assert_hints(cb.check_softmax_cross_entropy, {
+    assert_passes(lesson02.check_softmax_cross_entropy, stable, capsys)
+    assert_not_done(lesson02.check_softmax_cross_entropy, capsys)
+    assert_hints(lesson02.check_softmax_cross_entropy, {
         "exp() overflows": naive,
         "sign is flipped": lambda logits, y: -stable(logits, y),
         "instead of .sum()": lambda logits, y: stable(logits, y) * len(y),
@@ -98,9 +98,9 @@ def test_train_step(capsys):
     def no_return(model, xb, yb, loss_fn, opt):
         solution(model, xb, yb, loss_fn, opt)
 
-    assert_passes(cb.check_train_step, solution, capsys)
-    assert_not_done(cb.check_train_step, capsys)
-    assert_hints(cb.check_train_step, {
+    assert_passes(lesson02.check_train_step, solution, capsys)
+    assert_not_done(lesson02.check_train_step, capsys)
+    assert_hints(lesson02.check_train_step, {
         "call opt.zero_grad() before loss.backward() in every step": no_zero_grad,
         "did not change": zero_between,
         "not a Tensor": returns_tensor,
@@ -120,9 +120,9 @@ def test_find_exact_duplicates(capsys):
     def near_too(x):
         return torch.tensor([any((x[i] - x[j]).abs().max() < 0.01 for j in range(i)) for i in range(len(x))])
 
-    assert_passes(cb.check_find_exact_duplicates, cb_dirty.exact_duplicates, capsys)
-    assert_not_done(cb.check_find_exact_duplicates, capsys)
-    assert_hints(cb.check_find_exact_duplicates, {
+    assert_passes(lesson03.check_find_exact_duplicates, cb_dirty.exact_duplicates, capsys)
+    assert_not_done(lesson03.check_find_exact_duplicates, capsys)
+    assert_hints(lesson03.check_find_exact_duplicates, {
         "originals too": marks_all,
         "not a list of indices": indices,
         "one grey level": near_too,
@@ -131,10 +131,10 @@ def test_find_exact_duplicates(capsys):
 
 
 def test_channel_mean_std(capsys):
-    assert_passes(cb.check_channel_mean_std, lambda x: (x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))), capsys)
-    assert_passes(cb.check_channel_mean_std, lambda x: (x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3), unbiased=False)), capsys)
-    assert_not_done(cb.check_channel_mean_std, capsys)
-    assert_hints(cb.check_channel_mean_std, {
+    assert_passes(lesson03.check_channel_mean_std, lambda x: (x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))), capsys)
+    assert_passes(lesson03.check_channel_mean_std, lambda x: (x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3), unbiased=False)), capsys)
+    assert_not_done(lesson03.check_channel_mean_std, capsys)
+    assert_hints(lesson03.check_channel_mean_std, {
         "one number for all channels": lambda x: (x.mean(), x.std()),
         "one mean per pixel": lambda x: (x.mean(0), x.std(0)),
         "variance": lambda x: (x.mean(dim=(0, 2, 3)), x.var(dim=(0, 2, 3))),
@@ -148,9 +148,9 @@ def test_rotation_theta(capsys):
     def in_degrees(d):
         return cb_augment.rotation_theta(d * 180 / math.pi)
 
-    assert_passes(cb.check_rotation_theta, cb_augment.rotation_theta, capsys)
-    assert_not_done(cb.check_rotation_theta, capsys)
-    assert_hints(cb.check_rotation_theta, {
+    assert_passes(lesson03.check_rotation_theta, cb_augment.rotation_theta, capsys)
+    assert_not_done(lesson03.check_rotation_theta, capsys)
+    assert_hints(lesson03.check_rotation_theta, {
         "radians": in_degrees,
         "clockwise": lambda d: cb_augment.rotation_theta(-d),
         "third column": lambda d: cb_augment.rotation_theta(d)[:, :, :2],

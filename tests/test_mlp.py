@@ -1,10 +1,10 @@
-"""The from-scratch pieces of course.nn against PyTorch's own: forward values and autograd gradients."""
+"""The from-scratch pieces of course.mlp against PyTorch's own: forward values and autograd gradients."""
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.nn import (MLP, Linear, MLPConfig, ReLU, hand_gradients, linear_backward, log_softmax, relu_backward, softmax,
+from course.mlp import (MLP, Linear, MLPConfig, ReLU, hand_gradients, log_softmax, relu_backward, softmax,
                        softmax_cross_entropy, softmax_cross_entropy_backward)
 
 

@@ -1,0 +1,28 @@
+"""ImageDataset: the train and test tensors of one data set, as every loader in course.data returns them.
+
+Taught in 00_start_here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class ImageDataset:
+    """Train and test tensors of one data set: images (N, C, H, W) floats in [0, 1], labels (N,)."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    class_names: list[str]
+    info: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"ImageDataset({self.name!r}: train {tuple(self.x_train.shape)}, test {tuple(self.x_test.shape)}, "
+            f"{len(self.class_names)} classes)"
+        )
