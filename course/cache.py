@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from typing import Callable
 
 import torch
 from torch import nn
@@ -49,30 +50,48 @@ def load_checkpoint(path: str, model_class: type, config_class: type, device: to
     return model.to(device), cfg, ckpt.get("history", {})
 
 
-def trained_path(name: str, cfg) -> str:
-    """Return the cache file for a model trained under `name` with config `cfg` (the config is part of the key)."""
-    key = json.dumps({"cfg": dataclasses.asdict(cfg), "class": type(cfg).__name__, "version": __version__}, sort_keys=True, default=str)
+def trained_path(name: str, cfg, data: str = "") -> str:
+    """Return the cache file for a model trained under `name` with config `cfg` on `data` (all three are the key)."""
+    key = json.dumps({"cfg": dataclasses.asdict(cfg), "class": type(cfg).__name__, "data": data, "version": __version__},
+                     sort_keys=True, default=str)
     return os.path.join(cache_dir(), f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt")
 
 
-def load_if_trained(model: nn.Module, cfg, name: str) -> dict | None:
-    """Load weights trained earlier with the same `name` and config into `model`; return their history, or None.
+def load_if_trained(model: nn.Module, cfg, name: str, data: str = "") -> dict | None:
+    """Load weights trained earlier with the same `name`, config and data into `model`; return their history, or None.
 
-    Lets a lesson run a second time (or a later lesson reuse a model) in seconds. Set
-    COURSE_RETRAIN=1 to always train again.
+    A file that cannot be read, or whose weights no longer fit the model (its code changed), is
+    reported in one line and ignored: the caller trains again, and never loads wrong weights.
     """
-    path = trained_path(name, cfg)
+    path = trained_path(name, cfg, data)
     if os.environ.get("COURSE_RETRAIN") == "1" or not os.path.exists(path):
         return None
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
     try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError:  # the model's code changed since: train again
+    except Exception as err:  # corrupt file, or the model's code changed since it was saved
+        print(f"Cached {name} at {path} is stale or unreadable ({type(err).__name__}); training it again.")
         return None
     print(f"Loaded {name} trained earlier ({path}); delete that file or set COURSE_RETRAIN=1 to train again.")
     return ckpt.get("history", {})
 
 
-def save_trained(model: nn.Module, cfg, name: str, history: dict | None = None) -> str:
-    """Save a trained model under `name` and its config for load_if_trained; return the path."""
-    return save_checkpoint(trained_path(name, cfg), model, cfg, history)
+def save_trained(model: nn.Module, cfg, name: str, history: dict | None = None, data: str = "") -> str:
+    """Save a trained model under `name`, its config and data key for load_if_trained; return the path."""
+    return save_checkpoint(trained_path(name, cfg, data), model, cfg, history)
+
+
+def trained(name: str, cfg, build: Callable[[], nn.Module], train: Callable[[], tuple[nn.Module, dict]],
+            device: torch.device | str = "cpu", data: str = "") -> tuple[nn.Module, dict]:
+    """Return (model in eval mode on `device`, history): loaded if trained before under `name` with config `cfg`
+    on `data`, else trained now by `train()` and cached.
+
+    `build()` makes an untrained model to load weights into; `train()` returns (model, history).
+    `data` names anything about the training data that changes the weights (e.g. "mnist", "n=2000").
+    """
+    model = build().to(device)
+    history = load_if_trained(model, cfg, name, data)
+    if history is None:
+        model, history = train()
+        save_trained(model, cfg, name, history, data)
+    return model.to(device).eval(), history

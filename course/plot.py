@@ -6,6 +6,7 @@ takes an optional `ax`, returns what it drew, and writes no file.
 from __future__ import annotations
 
 import math
+import time
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -112,9 +113,12 @@ class LiveLoss:
     Outside Jupyter it only records.
     """
 
-    def __init__(self, title: str = "training", every: int = 1, logy: bool = False):
+    def __init__(self, title: str = "training", every: int = 1, logy: bool = False, min_seconds: float = 2.0):
         self.history: dict[str, list[tuple[int, float]]] = {}
         self.title, self.every, self.logy, self._calls = title, every, logy, 0
+        # Redraw at most every `min_seconds`: a flood of display updates slows training and can
+        # make nbval give up waiting for a cell's output.
+        self.min_seconds, self._last_draw = min_seconds, float("-inf")
         self.fig, self.ax = plt.subplots(figsize=(5, 3))
         self._handle = None
         try:
@@ -131,7 +135,7 @@ class LiveLoss:
         for key, value in values.items():
             self.history.setdefault(key, []).append((step, float(value)))
         self._calls += 1
-        if self._calls % self.every == 0:
+        if self._calls % self.every == 0 and time.perf_counter() - self._last_draw >= self.min_seconds:
             self._draw()
 
     def _draw(self) -> None:
@@ -147,6 +151,7 @@ class LiveLoss:
         self.ax.grid(alpha=0.3)
         if self._handle is not None:
             self._handle.update(self.fig)
+        self._last_draw = time.perf_counter()
 
     def close(self) -> None:
         """Draw the final curve and stop showing the figure a second time below the cell."""
