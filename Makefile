@@ -22,16 +22,18 @@ lab: setup  ## open JupyterLab on the student notebooks
 	MPLBACKEND= $(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
 # nbval runs solutions/ first with an empty model cache (every model trains for real and meets its
-# targets), then notebooks/, whose training cells find the models the solutions just trained.
+# targets) and strict exercise checks (a wrong answer fails), then notebooks/ (exercises left blank),
+# whose training cells find the models the solutions just trained.
 test: setup  ## unit tests, then nbval over every solution and student notebook
 	$(PY) -m pytest -q tests
-	COURSE_CACHE=$$(mktemp -d) $(PY) -m pytest -q $(NBVAL) solutions notebooks
+	$(MAKE) --no-print-directory nbval
 
 unit: setup
 	$(PY) -m pytest -q tests
 
 nbval: setup
-	COURSE_CACHE=$$(mktemp -d) $(PY) -m pytest -q $(NBVAL) solutions notebooks
+	export COURSE_CACHE=$$(mktemp -d) && COURSE_STRICT_CHECKS=1 $(PY) -m pytest -q $(NBVAL) solutions && $(PY) -m pytest -q $(NBVAL) notebooks
+
 
 notebooks: setup  ## write notebooks/ (student versions) from solutions/
 	$(PY) -m course.tools.student

@@ -1,17 +1,8 @@
 import torch
 
-from course.checks.lesson08 import (check_add_noise, check_ddim_step, check_guidance, reference_add_noise,
-                                     reference_ddim_step, reference_guidance)
+from course.checks.lesson08 import (check_add_noise, check_ddim_step, check_guidance, reference_ddim_step)
 from course.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
 from exercise_checks import assert_hints, assert_not_done
-
-
-def test_checks_pass_on_the_solutions(capsys):
-    assert check_add_noise(reference_add_noise)
-    assert check_ddim_step(reference_ddim_step)
-    assert check_guidance(reference_guidance)
-    out = capsys.readouterr().out
-    assert out.count("✓") == 3
 
 
 def test_blank_exercises_say_not_done(capsys):

@@ -2,20 +2,13 @@ import math
 
 
 from course.checks.lesson09 import check_attention, check_encode_caption
-from course.text import PAD, START, Tokenizer, attention, words_of
+from course.text import PAD, START, attention, words_of
 from exercise_checks import assert_hints, assert_not_done
 
 
 def _encode(caption, vocab, max_len):
     ids = [vocab.index(START)] + [vocab.index(w) for w in words_of(caption)]
     return ids + [vocab.index(PAD)] * (max_len - len(ids))
-
-
-def test_checks_pass_on_the_solutions(capsys):
-    assert check_encode_caption(_encode)
-    assert check_encode_caption(lambda c, v, n: Tokenizer(v, n)(c)[0])  # a tensor is fine too
-    assert check_attention(attention)
-    assert capsys.readouterr().out.count("✓") == 3
 
 
 def test_blank_exercises_say_not_done(capsys):

@@ -4,9 +4,17 @@ import torch
 from course.device import available_devices, by_device, environment_report, on_gpu, pick_device, seed_everything, set_threads
 
 
-def test_picks_cpu_here_and_lists_it():
-    assert "cpu" in available_devices()
-    assert pick_device("cpu").type == "cpu"
+def test_picks_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert available_devices() == ["cpu"] and pick_device().type == "cpu"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert available_devices() == ["mps", "cpu"] and pick_device().type == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device().type == "cuda"
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")  # the override wins over a GPU
+    assert pick_device().type == "cpu"
 
 
 def test_unknown_device_names_the_choices():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from course.diffusion import (NoiseSchedule, ScheduleConfig, cosine_betas, ddim_sample, ddpm_sample, diffusion_loss,
+from course.diffusion import (guided_output, NoiseSchedule, ScheduleConfig, cosine_betas, ddim_sample, ddpm_sample, diffusion_loss,
                               drop_condition, linear_betas)
 from course.ema import EMA
 from course.unet import UNet, UNetConfig, timestep_embedding
@@ -83,6 +83,26 @@ def test_samplers_shapes_determinism_and_guidance():
     assert len(path) == 4
     with pytest.raises(ValueError, match="n_steps must be in 1..20"):
         ddim_sample(model, s, (1, 1, 8, 8), 50)
+
+
+def test_guidance_extrapolates_from_unconditional_towards_conditional():
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(widths=(8, 16), n_classes=3, mid_attention=False)).eval()
+    for p in model.parameters():  # random, not zero-initialised, outputs: the classes must differ
+        p.data.normal_(0, 0.3)
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([5, 5])
+    cond, null = torch.tensor([0, 1]), torch.tensor([3, 3])
+    with torch.no_grad():
+        out_c, out_u = model(x, t, cond), model(x, t, null)
+        assert not torch.allclose(out_c, out_u, atol=1e-4)
+        assert torch.allclose(guided_output(model, x, t, cond, null, 1.0), out_c, atol=1e-5)
+        assert torch.allclose(guided_output(model, x, t, cond, null, 0.0), out_u, atol=1e-5)
+        assert torch.allclose(guided_output(model, x, t, cond, null, 3.0), out_u + 3.0 * (out_c - out_u), atol=1e-4)
+    s = NoiseSchedule(ScheduleConfig(20))
+    g = lambda: torch.Generator().manual_seed(1)
+    w1 = ddim_sample(model, s, (2, 1, 8, 8), 5, cond, null, 1.0, generator=g())
+    w3 = ddim_sample(model, s, (2, 1, 8, 8), 5, cond, null, 3.0, generator=g())
+    assert not torch.allclose(w1, w3, atol=1e-3)  # guidance changes the samples
 
 
 def test_drop_condition_and_ema():

@@ -1,11 +1,14 @@
 """Exercise checks: run the learner's function on small inputs and print a specific ✓ or ✗ with a hint.
 
 Taught in 00_start_here. Every check is a function `check_<exercise>(fn)` wrapped by
-`exercise_check`; it never raises, so a notebook runs on with an exercise left blank.
+`exercise_check`; it never raises, so a notebook runs on with an exercise left blank. With
+COURSE_STRICT_CHECKS=1 (set by `make test` for the solution notebooks) a failing check raises
+instead, so a wrong answer in solutions/ fails the test suite.
 """
 from __future__ import annotations
 
 import functools
+import os
 from typing import Callable
 
 import torch
@@ -47,8 +50,16 @@ def expect_close(got: torch.Tensor, want: torch.Tensor, what: str = "the result"
                    f"({int(bad.sum())} of {bad.numel()} entries differ)")
 
 
+def strict_checks() -> bool:
+    """Return True when failing exercise checks must raise (COURSE_STRICT_CHECKS=1), as in the solutions' test run."""
+    return os.environ.get("COURSE_STRICT_CHECKS") == "1"
+
+
 def exercise_check(check: Callable) -> Callable:
-    """Wrap a check so that it prints ✓ or ✗ with a hint and returns True or False, never raising."""
+    """Wrap a check so that it prints ✓ or ✗ with a hint and returns True or False.
+
+    It never raises, except in strict mode (see `strict_checks`), where a ✗ raises AssertionError.
+    """
     name = check.__name__.removeprefix("check_")
 
     @functools.wraps(check)
@@ -56,16 +67,18 @@ def exercise_check(check: Callable) -> Callable:
         try:
             extra = check(fn, *args, **kwargs)
         except NotImplementedError:
-            print(f"✗ {name}: not done yet. Replace `raise NotImplementedError()` with your code and run the cell again.")
-            return False
+            message = f"✗ {name}: not done yet. Replace `raise NotImplementedError()` with your code and run the cell again."
         except Hint as hint:
-            print(f"✗ {name}: {hint}")
-            return False
+            message = f"✗ {name}: {hint}"
         except Exception as err:  # the learner's code crashed: say where to look
-            print(f"✗ {name}: your function raised {type(err).__name__}: {err}")
-            return False
-        print(f"✓ {name}: correct." + (f" {extra}" if isinstance(extra, str) else ""))
-        return True
+            message = f"✗ {name}: your function raised {type(err).__name__}: {err}"
+        else:
+            print(f"✓ {name}: correct." + (f" {extra}" if isinstance(extra, str) else ""))
+            return True
+        print(message)
+        if strict_checks():
+            raise AssertionError(f"strict checks (COURSE_STRICT_CHECKS=1): {message}")
+        return False
 
     return wrapper
 
