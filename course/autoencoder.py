@@ -27,15 +27,15 @@ API
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from course.validate import require_finite, require_images
+from course.data.image_dataset import to_signed
+from course.train import predict, train_steps
+from course.validate import require_images
 
 LATENT_NAME = "05_latent_autoencoder"
 
@@ -98,7 +98,7 @@ class Autoencoder(nn.Module):
 
     def moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return (mu, logvar) of the latent for images in [0, 1]; logvar is None for a plain autoencoder."""
-        h = self.to_latent(self.encoder(x * 2 - 1))  # inputs centred on 0 train faster
+        h = self.to_latent(self.encoder(to_signed(x)))  # inputs centred on 0 train faster
         if not self.cfg.variational:
             return h, None
         mu, logvar = h.chunk(2, dim=1)  # (B, latent...) each
@@ -165,18 +165,13 @@ def add_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = N
 @torch.no_grad()
 def reconstruct(model: Autoencoder, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Return the model's reconstructions (decode of the mean latent) of images x, on the CPU."""
-    model.eval()
-    device = next(model.parameters()).device
-    return torch.cat([model.decode(model.encode(x[i : i + batch_size].to(device))).cpu()
-                      for i in range(0, len(x), batch_size)])
+    return predict(model, x, batch_size, fn=lambda xb: model.decode(model.encode(xb)))
 
 
 @torch.no_grad()
 def set_latent_scale(model: Autoencoder, x: torch.Tensor, batch_size: int = 500) -> float:
     """Set and return model.latent_scale = 1 / std of the mean latents of x (so scaled latents have unit variance)."""
-    model.eval()
-    device = next(model.parameters()).device
-    z = torch.cat([model.encode(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+    z = predict(model, x, batch_size, fn=model.encode)
     model.latent_scale.fill_(1.0 / z.std().item())
     return model.latent_scale.item()
 
@@ -186,7 +181,8 @@ def train_autoencoder(cfg: AutoencoderConfig, x_train: torch.Tensor, device: tor
     """Train an autoencoder from scratch; return (model in eval mode, history of per-epoch floats).
 
     A denoising autoencoder (cfg.noise_std > 0) sees noisy inputs and is scored against the clean
-    images. `live` may be a course.plot.LiveLoss, updated every 20 steps. Seeds torch with cfg.seed.
+    images. The history holds the mean losses of every 20 steps (course.train.train_steps); `live`
+    may be a course.plot.LiveLoss. Seeds torch with cfg.seed.
     """
     require_images(x_train, "x_train", cfg.channels, cfg.size)
     torch.manual_seed(cfg.seed)
@@ -195,31 +191,24 @@ def train_autoencoder(cfg: AutoencoderConfig, x_train: torch.Tensor, device: tor
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     steps_per_epoch = len(x_train) // cfg.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.n_epochs * steps_per_epoch)
-    history: dict[str, list[float]] = {"loss": [], "reconstruction": [], "kl": [], "seconds": []}
-    start, step = time.perf_counter(), 0
-    for epoch in tqdm(range(cfg.n_epochs), desc="epochs", disable=not progress):
-        model.train()
-        order = torch.randperm(len(x_train), generator=g)
-        totals = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0}
-        for i in tqdm(range(steps_per_epoch), leave=False, disable=not progress, desc="train"):
-            xb = x_train[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]].to(device, memory_format=torch.channels_last)
-            x_in = add_noise(xb, cfg.noise_std, g) if cfg.noise_std > 0 else xb
-            loss, parts = autoencoder_loss(model, x_in, xb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            totals["loss"] += require_finite(loss.item(), "autoencoder loss") / steps_per_epoch
-            for k, v in parts.items():
-                totals[k] += v / steps_per_epoch
-            step += 1
-            if live is not None and step % 20 == 0:
-                live.update(step, **{k: v for k, v in parts.items()})
-        for k, v in totals.items():
-            history[k].append(v)
-        history["seconds"].append(time.perf_counter() - start)
-    if not cfg.variational:
-        history.pop("kl")
+    order = torch.empty(0, dtype=torch.long)
+
+    def step(i: int) -> dict[str, float]:
+        nonlocal order
+        if i % steps_per_epoch == 0:  # a new epoch: a new shuffle
+            model.train()
+            order = torch.randperm(len(x_train), generator=g)
+        j = i % steps_per_epoch
+        xb = x_train[order[j * cfg.batch_size : (j + 1) * cfg.batch_size]].to(device, memory_format=torch.channels_last)
+        x_in = add_noise(xb, cfg.noise_std, g) if cfg.noise_std > 0 else xb
+        loss, parts = autoencoder_loss(model, x_in, xb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        return {"loss": loss.item(), **parts}
+
+    history = train_steps(step, cfg.n_epochs * steps_per_epoch, log_every=20, live=live, progress=progress)
     set_latent_scale(model, x_train[:2000])
     return model.eval(), history
 
@@ -231,29 +220,29 @@ LATENT_CONFIG = AutoencoderConfig(spatial=True, latent_channels=4, variational=T
 
 
 def trained_autoencoder(cfg: AutoencoderConfig, name: str, device: torch.device | str = "cpu",
-                        x_train: torch.Tensor | None = None) -> Autoencoder:
-    """Return the autoencoder cached as `name` with config `cfg` (eval mode, on `device`): loaded if trained before,
-    else trained now on x_train (default: the glyph digits' training images, as in lesson 05) and cached.
+                        x_train: torch.Tensor | None = None, live=None, data: str = "") -> tuple[Autoencoder, dict]:
+    """Return (autoencoder in eval mode on `device`, history) cached as `name` with config `cfg`: loaded if trained
+    before, else trained now on x_train (default: the glyph digits' training images, as in lesson 05) and cached.
 
     On a CPU it trains on one thread, as lesson 05 does, so whichever lesson trains it, the weights are the same.
+    `data` names the training images when they are not the default glyphs (part of the cache key).
     """
+    from course.cache import trained
     from course.device import cpu_threads, on_gpu
-    from course.cache import load_if_trained, save_trained
 
-    model = Autoencoder(cfg).to(device)
-    if load_if_trained(model, cfg, name) is not None:
-        return model.eval()
-    if x_train is None:
-        from course.data.glyphs import glyph_digits
+    def train() -> tuple[Autoencoder, dict]:
+        x = x_train
+        if x is None:
+            from course.data.glyphs import glyph_digits
 
-        x_train = glyph_digits().x_train
-    with cpu_threads(torch.get_num_threads() if on_gpu(device) else 1):
-        model, history = train_autoencoder(cfg, x_train, device)
-    save_trained(model, cfg, name, history)
-    return model.eval()
+            x = glyph_digits().x_train
+        with cpu_threads(torch.get_num_threads() if on_gpu(device) else 1):
+            return train_autoencoder(cfg, x, device, live=live)
+
+    return trained(name, cfg, lambda: Autoencoder(cfg), train, device, data)
 
 
 def latent_autoencoder(device: torch.device | str = "cpu", x_train: torch.Tensor | None = None,
                        cfg: AutoencoderConfig = LATENT_CONFIG) -> Autoencoder:
     """Return lesson 08's latent autoencoder (eval mode, on `device`): loaded if lesson 05 trained it, else trained now."""
-    return trained_autoencoder(cfg, LATENT_NAME, device, x_train)
+    return trained_autoencoder(cfg, LATENT_NAME, device, x_train)[0]

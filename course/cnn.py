@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from course.data.image_dataset import to_signed
 from course.validate import require_images
 
 
@@ -51,7 +52,7 @@ class CNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return logits (B, n_classes) for images (B, C, H, W) in [0, 1]."""
-        h = x * 2 - 1  # centred inputs
+        h = to_signed(x)  # centred inputs
         for block in self.blocks:
             h = block(h)
         return self.head(h)
@@ -61,7 +62,7 @@ class CNN(nn.Module):
         """Return the output of every conv block for images x: a list of (B, C_i, H_i, W_i), in eval mode."""
         require_images(x, "images", self.cfg.channels)
         self.eval()
-        maps, h = [], x * 2 - 1
+        maps, h = [], to_signed(x)
         for block in self.blocks:
             h = block(h)
             maps.append(h)

@@ -10,16 +10,14 @@ and cond is whatever the model conditions on (class labels, text embeddings, or 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from course.ema import EMA
 from course.unet import UNet, UNetConfig
-from course.validate import require_finite
+from course.train import train_steps
 
 PREDICTIONS = ("eps", "v", "x0")
 WEIGHTINGS = ("none", "min_snr")
@@ -241,10 +239,9 @@ def train_diffusion(cfg: DiffusionConfig, x: torch.Tensor, cond: torch.Tensor | 
     warmup_then_cosine = lambda step: min(1.0, (step + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * step / cfg.train_steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_then_cosine)
     ema = EMA(model, cfg.ema_decay)
-    history: dict[str, list[float]] = {"step": [], "loss": [], "seconds": []}
-    start, running = time.perf_counter(), 0.0
     model.train()
-    for step in tqdm(range(cfg.train_steps), desc="train", disable=not progress):
+
+    def step(i: int) -> dict[str, float]:
         idx = torch.randint(0, len(x), (cfg.batch_size,), generator=g)
         xb = x[idx].to(device, memory_format=memory)
         cb = None
@@ -255,15 +252,9 @@ def train_diffusion(cfg: DiffusionConfig, x: torch.Tensor, cond: torch.Tensor | 
         loss.backward()
         opt.step()
         sched.step()
-        ema.decay = min(cfg.ema_decay, (1 + step) / (10 + step))  # warm-up: early weights are soon forgotten
+        ema.decay = min(cfg.ema_decay, (1 + i) / (10 + i))  # warm-up: early weights are soon forgotten
         ema.update(model)
-        running += require_finite(loss.item(), "diffusion loss")
-        if (step + 1) % 50 == 0 or step + 1 == cfg.train_steps:
-            n = (step % 50) + 1
-            history["step"].append(step + 1)
-            history["loss"].append(running / n)
-            history["seconds"].append(time.perf_counter() - start)
-            if live is not None:
-                live.update(step + 1, loss=running / n)
-            running = 0.0
+        return {"loss": loss.item()}
+
+    history = train_steps(step, cfg.train_steps, log_every=50, live=live, progress=progress)
     return ema.model.to(memory_format=torch.contiguous_format).eval(), history

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course.data.image_dataset import to_signed
 from course.validate import require_images
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
@@ -50,7 +51,7 @@ class Judge(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Return the judge's features (B, n_features) of images in [0, 1]."""
         require_images(x, "images", self.cfg.channels, self.cfg.size)
-        return self.body(x * 2 - 1)
+        return self.body(to_signed(x))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         f = self.features(x)
@@ -114,7 +115,7 @@ def mildly_degraded(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 def train_judge(dataset: str, n: int = 30000, n_epochs: int = 3, seed: int = 9999) -> Judge:
     """Return a judge trained from scratch on freshly generated data plus junk (a minute or two on a CPU)."""
-    from tqdm.auto import tqdm
+    from course.train import train_steps
 
     torch.manual_seed(seed)
     x, labels = _training_data(dataset, n, seed)
@@ -124,20 +125,27 @@ def train_judge(dataset: str, n: int = 30000, n_epochs: int = 3, seed: int = 999
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=n_epochs * (n // bs))
     model.train()
     g = torch.Generator().manual_seed(seed)
-    for _ in tqdm(range(n_epochs), desc=f"judge {dataset}"):
-        perm = torch.randperm(n, generator=g)
-        for i in range(n // bs):
-            idx = perm[i * bs : (i + 1) * bs]
-            xb, junk = mildly_degraded(x[idx], g), junk_images(x[idx[: bs // 4]], g)
-            out = model(torch.cat([xb, junk]))
-            loss = 0.0
-            for k, logits in out.items():
-                loss = loss + F.cross_entropy(logits[:bs], labels[k][idx])
-                loss = loss - 0.5 * logits[bs:].log_softmax(-1).mean()  # cross-entropy to the uniform distribution
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
+    steps_per_epoch = n // bs
+    perm = torch.empty(0, dtype=torch.long)
+
+    def step(i: int) -> dict[str, float]:
+        nonlocal perm
+        if i % steps_per_epoch == 0:  # a new epoch: a new shuffle
+            perm = torch.randperm(n, generator=g)
+        idx = perm[(i % steps_per_epoch) * bs : (i % steps_per_epoch + 1) * bs]
+        xb, junk = mildly_degraded(x[idx], g), junk_images(x[idx[: bs // 4]], g)
+        out = model(torch.cat([xb, junk]))
+        loss = 0.0
+        for k, logits in out.items():
+            loss = loss + F.cross_entropy(logits[:bs], labels[k][idx])
+            loss = loss - 0.5 * logits[bs:].log_softmax(-1).mean()  # cross-entropy to the uniform distribution
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        return {"loss": loss.item()}
+
+    train_steps(step, n_epochs * steps_per_epoch, log_every=steps_per_epoch, desc=f"judge {dataset}")
     return model.eval()
 
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from course.autoencoder import Autoencoder, AutoencoderConfig, trained_autoencoder
 from course.diffusion import NoiseSchedule, ddim_sample
+from course.train import predict
 
 # Lesson 05's VAE (its section 7): 16 latent numbers, KL weight 1, two epochs; cached as "05_vae".
 VAE_CONFIG = AutoencoderConfig(latent_dim=16, variational=True, kl_weight=1.0, n_epochs=2)
@@ -22,29 +23,14 @@ VAE_NAME = "05_vae"
 @torch.no_grad()
 def encode_latents(autoencoder: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Return the scaled mean latents (N, C, h, w) of images x in [0, 1], on the CPU (unit variance overall)."""
-    autoencoder.eval()
-    device = next(autoencoder.parameters()).device
-    z = [autoencoder.encode(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
-    return torch.cat(z) * autoencoder.latent_scale.cpu()
+    return predict(autoencoder, x, batch_size, fn=autoencoder.encode) * autoencoder.latent_scale.cpu()
 
 
 @torch.no_grad()
 def decode_latents(autoencoder: nn.Module, z: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Return images in [0, 1] (N, C, H, W), on the CPU, decoded from scaled latents z."""
-    autoencoder.eval()
-    device = next(autoencoder.parameters()).device
-    scale = autoencoder.latent_scale.to(device)
-    return torch.cat([autoencoder.decode(z[i : i + batch_size].to(device) / scale).cpu() for i in range(0, len(z), batch_size)])
-
-
-def to_model_pixels(x: torch.Tensor) -> torch.Tensor:
-    """Return images in [0, 1] rescaled to [-1, 1], the range a pixel-space diffusion model works in."""
-    return x * 2 - 1
-
-
-def from_model_pixels(x: torch.Tensor) -> torch.Tensor:
-    """Return a pixel-space model's output in [-1, 1] as images in [0, 1], on the CPU."""
-    return ((x.cpu() + 1) / 2).clamp(0, 1)
+    scale = autoencoder.latent_scale
+    return predict(autoencoder, z, batch_size, fn=lambda zb: autoencoder.decode(zb / scale))
 
 
 @torch.no_grad()
@@ -55,7 +41,7 @@ def sample_digits(model: nn.Module, schedule: NoiseSchedule, labels: torch.Tenso
     """Return images in [0, 1] (N, 1, 28, 28), one per label, drawn with DDIM and classifier-free guidance.
 
     `shape` is one sample's shape in the model's space, e.g. (4, 7, 7) for latents or (1, 28, 28)
-    for pixels; `decode` turns the model's samples into images (decode_latents or from_model_pixels).
+    for pixels; `decode` turns the model's samples into images (decode_latents or from_signed).
     The same seed gives the same samples.
     """
     g = torch.Generator().manual_seed(seed)
@@ -74,4 +60,4 @@ def lesson05_vae(device: torch.device | str = "cpu", x_train: torch.Tensor | Non
                  cfg: AutoencoderConfig = VAE_CONFIG) -> Autoencoder:
     """Return lesson 05's VAE (eval mode, on `device`): loaded if lesson 05 trained it, else trained now the same way.
     Lesson 08 compares its samples with diffusion's."""
-    return trained_autoencoder(cfg, VAE_NAME, device, x_train)
+    return trained_autoencoder(cfg, VAE_NAME, device, x_train)[0]

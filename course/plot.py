@@ -94,11 +94,13 @@ def show_images(images, titles=None, ncols: int | None = None, size: float = 1.4
 
 
 def plot_history(history: dict[str, list[float]], ax=None, keys=None, logy: bool = False):
-    """Plot each list in a history dict against its epoch (or step); return the axes."""
+    """Plot each list in a history dict against its step (or epoch, when it has no 'step'); return the axes."""
     ax = ax or plt.subplots(figsize=(5, 3))[1]
-    for key in keys or [k for k, v in history.items() if isinstance(v, list) and v]:
-        ax.plot(range(1, len(history[key]) + 1), history[key], marker="." if len(history[key]) < 40 else None, label=key)
-    ax.set_xlabel("epoch")
+    x_key = "step" if history.get("step") else None
+    for key in keys or [k for k, v in history.items() if isinstance(v, list) and v and k not in ("step", "seconds")]:
+        xs = history[x_key] if x_key else range(1, len(history[key]) + 1)
+        ax.plot(xs, history[key], marker="." if len(history[key]) < 40 else None, label=key)
+    ax.set_xlabel(x_key or "epoch")
     if logy:
         ax.set_yscale("log")
     ax.legend()
@@ -119,8 +121,10 @@ class LiveLoss:
         # Redraw at most every `min_seconds`: a flood of display updates slows training and can
         # make nbval give up waiting for a cell's output.
         self.min_seconds, self._last_draw = min_seconds, float("-inf")
+        self.fig = self.ax = self._handle = None  # made at the first update: a model loaded from the cache draws nothing
+
+    def _show(self) -> None:
         self.fig, self.ax = plt.subplots(figsize=(5, 3))
-        self._handle = None
         try:
             from IPython import get_ipython
             from IPython.display import display
@@ -139,6 +143,8 @@ class LiveLoss:
             self._draw()
 
     def _draw(self) -> None:
+        if self.fig is None:
+            self._show()
         self.ax.clear()
         for key, points in self.history.items():
             steps, vals = zip(*points)
@@ -154,7 +160,9 @@ class LiveLoss:
         self._last_draw = time.perf_counter()
 
     def close(self) -> None:
-        """Draw the final curve and stop showing the figure a second time below the cell."""
+        """Draw the final curve (if anything was recorded) and stop showing the figure a second time below the cell."""
+        if not self.history:
+            return
         self._draw()
         plt.close(self.fig)
 

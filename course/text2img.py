@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
+from course.data.image_dataset import from_signed
 from course.data.shapes import ATTRIBUTES
+from course.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
 from course.text import MultiHeadAttention, TextEncoder, TextEncoderConfig, Tokenizer
 from course.unet import ResBlock, timestep_embedding
 from course.validate import require_images
@@ -152,7 +153,7 @@ def generate(model: TextToImage, tokenizer: Tokenizer, captions: list[str], guid
         null = tokenizer([""] * len(ids)).to(device)
         x = ddim_sample(model, schedule, (len(ids), cfg.channels, cfg.size, cfg.size), n_steps, cond=ids, null_cond=null,
                         guidance=guidance, prediction=cfg.prediction, generator=g, device=device, clip=1.0)
-        out.append(((x + 1) / 2).clamp(0, 1).cpu())
+        out.append(from_signed(x))
     return torch.cat(out)
 
 

@@ -8,6 +8,7 @@ import time
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -106,6 +107,29 @@ def fit(model: nn.Module, dl_train: TensorLoader, dl_valid: TensorLoader | None,
     return history
 
 
+def train_classifier(model: nn.Module, cfg, x: torch.Tensor, y: torch.Tensor, device: torch.device | str = "cpu",
+                     valid: tuple[torch.Tensor, torch.Tensor] | None = None, weight_decay: float = 0.0,
+                     augment=None, progress: bool = True) -> tuple[nn.Module, dict[str, list[float]]]:
+    """Train a classifier on (x, y) with AdamW and a one-cycle schedule peaking at cfg.lr; return (model, history).
+
+    The one recipe of lessons 02-04: `cfg` gives batch_size, lr, n_epochs and seed; `valid` is an
+    optional (x, y) scored after every epoch; `augment` an optional course.data.augment.AugmentConfig.
+    """
+    if any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        model = model.to(device, memory_format=torch.channels_last)  # ~1.8x faster convolutions on a CPU
+    else:
+        model = model.to(device)
+    dl_train = TensorLoader(x, y, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, device=device)
+    if augment is not None:
+        from course.data.augment import AugmentLoader
+
+        dl_train = AugmentLoader(dl_train, augment, seed=cfg.seed)
+    dl_valid = TensorLoader(*valid, batch_size=1000, device=device) if valid is not None else None
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=weight_decay)  # = Adam when weight_decay is 0
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.n_epochs * len(dl_train))
+    return model, fit(model, dl_train, dl_valid, F.cross_entropy, opt, cfg.n_epochs, sched=sched, progress=progress)
+
+
 def train_steps(step: Callable[[int], dict[str, float]], n_steps: int, log_every: int = 50, live=None,
                 progress: bool = True, desc: str = "train") -> dict[str, list[float]]:
     """Call `step(i)` for i = 0 .. n_steps-1; return a history of floats: 'step', 'seconds' and the mean of
@@ -135,8 +159,14 @@ def train_steps(step: Callable[[int], dict[str, float]], n_steps: int, log_every
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512, device: torch.device | str | None = None) -> torch.Tensor:
-    """Return the model's outputs for every row of `x`, computed in batches in eval mode, on the CPU."""
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512, device: torch.device | str | None = None,
+            fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Return the model's outputs for every row of `x` (or `fn(xb)`, e.g. model.encode), computed in batches
+    in eval mode without gradients, on the CPU.
+
+    The one batched prediction loop: every "run a trained network over many images" goes through it.
+    """
     model.eval()
     device = device or next(model.parameters()).device
-    return torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+    fn = fn or model
+    return torch.cat([fn(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])

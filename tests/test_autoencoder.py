@@ -73,7 +73,7 @@ def test_single_batch_overfit():
 def test_train_autoencoder_smoke_and_latent_scale():
     cfg = AutoencoderConfig(width=4, spatial=True, variational=True, kl_weight=0.01, n_epochs=1, batch_size=16)
     model, history = train_autoencoder(cfg, torch.rand(64, 1, 28, 28), progress=False)
-    assert set(history) == {"loss", "reconstruction", "kl", "seconds"} and len(history["loss"]) == 1
+    assert set(history) == {"step", "loss", "reconstruction", "kl", "seconds"} and len(history["loss"]) == 1
     assert not model.training and model.latent_scale.item() > 0
     assert reconstruct(model, torch.rand(5, 1, 28, 28)).shape == (5, 1, 28, 28)
 

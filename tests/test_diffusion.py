@@ -163,7 +163,8 @@ def test_train_diffusion_is_deterministic_and_conditions():
 
 
 def test_latent_round_trip_and_sample_digits():
-    from course.latent import decode_latents, encode_latents, from_model_pixels, sample_digits, to_model_pixels
+    from course.data.image_dataset import from_signed, to_signed
+    from course.latent import decode_latents, encode_latents, sample_digits
 
     class TinyAutoencoder(torch.nn.Module):  # a stand-in with the autoencoder's interface: 1x8x8 <-> 2x2x2
         def __init__(self):
@@ -182,7 +183,7 @@ def test_latent_round_trip_and_sample_digits():
     z = encode_latents(ae, x, batch_size=2)
     assert z.shape == (5, 2, 2, 2) and torch.allclose(z, ae.encode(x) * 2.0)
     assert decode_latents(ae, z).shape == (5, 1, 8, 8)
-    assert torch.allclose(from_model_pixels(to_model_pixels(x)), x)
+    assert torch.allclose(from_signed(to_signed(x)), x)
     model = UNet(UNetConfig(in_channels=2, size=2, widths=(8,), n_classes=3, mid_attention=False))
     s = NoiseSchedule(ScheduleConfig(20))
     labels = torch.tensor([0, 1, 2, 0, 1])

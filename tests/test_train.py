@@ -105,3 +105,62 @@ def test_load_if_trained_round_trip(tmp_path, monkeypatch):
     assert load_if_trained(Tiny(TinyConfig(n_out=5)), TinyConfig(n_out=5), "tiny") is None  # other config, other file
     monkeypatch.setenv("COURSE_RETRAIN", "1")
     assert load_if_trained(fresh, TinyConfig(), "tiny") is None
+
+
+def test_trained_trains_once_then_loads_and_retrains_a_stale_or_corrupt_file(tmp_path, monkeypatch, capsys):
+    from course.cache import trained, trained_path
+
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    calls = []
+
+    def train():
+        calls.append(1)
+        model = Tiny(TinyConfig())
+        with torch.no_grad():
+            model.lin.weight.fill_(0.25)
+        return model, {"loss": [1.0]}
+
+    model, history = trained("tiny", TinyConfig(), lambda: Tiny(TinyConfig()), train)
+    again, history2 = trained("tiny", TinyConfig(), lambda: Tiny(TinyConfig()), train)
+    assert len(calls) == 1 and history2 == history == {"loss": [1.0]} and not again.training
+    assert torch.equal(again.lin.weight, model.lin.weight)
+    assert trained_path("tiny", TinyConfig(), "mnist") != trained_path("tiny", TinyConfig())  # the data is in the key
+    with open(trained_path("tiny", TinyConfig()), "wb") as f:
+        f.write(b"not a checkpoint")  # corrupt
+    capsys.readouterr()
+    trained("tiny", TinyConfig(), lambda: Tiny(TinyConfig()), train)
+    assert len(calls) == 2 and "stale or unreadable" in capsys.readouterr().out
+    # the model's code changed (other shapes under the same config): retrain, never load wrong weights
+    trained("tiny", TinyConfig(), lambda: nn.Linear(2, 2), train)
+    assert len(calls) == 3
+
+
+def test_train_steps_averages_windows_and_stops_on_nan():
+    from course.train import train_steps
+
+    history = train_steps(lambda i: {"loss": float(i), "other": 1.0}, 5, log_every=2, progress=False)
+    assert history["step"] == [2, 4, 5] and history["loss"] == [0.5, 2.5, 4.0] and history["other"] == [1.0] * 3
+    assert len(history["seconds"]) == 3 and history["seconds"] == sorted(history["seconds"])
+    with pytest.raises(FloatingPointError, match="gan_loss became nan: lower the learning rate"):
+        train_steps(lambda i: {"gan_loss": float("nan") if i == 3 else 1.0}, 5, progress=False)
+
+
+def test_train_classifier_and_predict_with_a_function():
+    from course.train import predict, train_classifier
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 2, generator=g)
+    y = (x[:, 0] > 0).long()
+    cfg = TinyConfig(n_in=2, n_out=2)
+    cfg.batch_size, cfg.lr, cfg.n_epochs, cfg.seed = 32, 0.1, 3, 0
+    model, history = train_classifier(Tiny(cfg), cfg, x, y, valid=(x, y), progress=False)
+    assert history["valid_metric"][-1] > 0.9
+    assert torch.equal(predict(model, x, batch_size=100, fn=lambda xb: model(xb) * 2), 2 * predict(model, x))
+
+
+def test_signed_pixels_round_trip():
+    from course.data.image_dataset import from_signed, to_signed
+
+    x = torch.rand(3, 1, 4, 4)
+    assert to_signed(x).min() >= -1 and torch.allclose(from_signed(to_signed(x)), x)
+    assert from_signed(torch.tensor([-3.0, 3.0])).tolist() == [0.0, 1.0]

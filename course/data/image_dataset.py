@@ -9,6 +9,16 @@ from dataclasses import dataclass, field
 import torch
 
 
+def to_signed(x: torch.Tensor) -> torch.Tensor:
+    """Return images in [0, 1] rescaled to [-1, 1]: centred inputs train faster, and diffusion works in this range."""
+    return x * 2 - 1
+
+
+def from_signed(x: torch.Tensor) -> torch.Tensor:
+    """Return a model's output in [-1, 1] as images in [0, 1] (clamped), on the CPU."""
+    return ((x.cpu() + 1) / 2).clamp(0, 1)
+
+
 @dataclass
 class ImageDataset:
     """Train and test tensors of one data set: images (N, C, H, W) floats in [0, 1], labels (N,)."""
