@@ -70,10 +70,6 @@ class Tokenizer:
         return f"Tokenizer({len(self.vocab)} words, max_len={self.max_len})"
 
 
-def tokenizer_for(captions: list[str]) -> Tokenizer:
-    """Return a tokenizer whose vocabulary is every word of `captions`, long enough for the longest one."""
-    return Tokenizer(build_vocab(captions), 1 + max(len(words_of(c)) for c in captions))
-
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Return softmax(q k^T / sqrt(d)) v, shape (..., Tq, d_v)   (eq. 1 of Vaswani et al. 2017).

@@ -5,7 +5,7 @@ from torch import nn
 
 from course.data.shapes import shapes_dataset
 from course.text import (PAD, START, MultiHeadAttention, TextEncoder, TextEncoderConfig, Tokenizer, UnknownWords,
-                         attention, build_vocab, tokenizer_for, words_of)
+                         attention, build_vocab, words_of)
 
 
 def test_words_and_vocabulary():
@@ -16,7 +16,7 @@ def test_words_and_vocabulary():
 
 def test_tokenizer_pads_round_trips_and_names_unknown_words():
     captions = shapes_dataset(200, 0).captions_train
-    tok = tokenizer_for(captions)
+    tok = Tokenizer(build_vocab(captions), 1 + max(len(words_of(c)) for c in captions))
     assert tok.max_len == 9  # START + 'a small red circle at the top left'
     ids = tok(captions[:5])
     assert ids.shape == (5, 9) and ids.dtype == torch.long and (ids[:, 0] == 1).all()

@@ -3,11 +3,11 @@ import torch
 
 from course.diffusion import diffusion_loss
 from course.data.shapes import shapes_dataset
-from course.text import tokenizer_for
+from course.text import Tokenizer, build_vocab, words_of
 from course.text2img import TextToImage, TextToImageConfig, attribute_accuracy, generate, schedule_for
 
 DS = shapes_dataset(64, 0, seed=3)
-TOK = tokenizer_for(DS.captions_train)
+TOK = Tokenizer(build_vocab(DS.captions_train), 1 + max(len(words_of(c)) for c in DS.captions_train))
 
 
 def small_config(**kw) -> TextToImageConfig:

@@ -116,8 +116,3 @@ def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def standardise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """Return (x - mean) / std per channel; pass the *training* set's mean and std (C,), also for test data."""
     return (x - mean[:, None, None]) / std[:, None, None]  # (C,) -> (C, 1, 1) broadcasts over H, W
-
-
-def unstandardise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """Return x * std + mean per channel: undo `standardise` (to show the images)."""
-    return x * std[:, None, None] + mean[:, None, None]

@@ -4,7 +4,6 @@ Taught in 00_start_here; the captions drive 09_text_to_image.
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import torch
@@ -151,8 +150,3 @@ def shapes_dataset(
         render_shapes(attrs_test, size, g), attrs_test, captions_of(attrs_test),
         [dict(c) for c in held_out],
     )
-
-
-def all_combinations() -> list[dict[str, str]]:
-    """Return every combination of attribute values (4 x 5 x 2 x 5 = 200)."""
-    return [dict(zip(ATTRIBUTES, values)) for values in itertools.product(*ATTRIBUTES.values())]
