@@ -1,21 +1,20 @@
 """Text-to-image: a U-Net denoiser that reads a caption through cross-attention, trained end to end with its text encoder.
 
-Taught in 09_text_to_image. Reuses course.unet's ResBlock and timestep embedding and course.text's
-encoder and attention; sampling is course.diffusion's DDIM with classifier-free guidance.
+Taught in 09_text_to_image. The denoiser is course.unet's U-Net with cross-attention, the text
+encoder course.text's; sampling is course.diffusion's DDIM with classifier-free guidance.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from course.data.image_dataset import from_signed
 from course.data.shapes import ATTRIBUTES
 from course.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
-from course.text import MultiHeadAttention, TextEncoder, TextEncoderConfig, Tokenizer
-from course.unet import ResBlock, timestep_embedding
+from course.text import TextEncoder, TextEncoderConfig, Tokenizer
+from course.unet import CrossAttention, UNet, UNetConfig
 from course.validate import require_images
 
 
@@ -47,92 +46,27 @@ class TextToImageConfig:
     seed: int = 0
 
 
-class CrossAttention(nn.Module):
-    """Every pixel of a feature map (its query) looks at the caption's word vectors (keys and values).
-
-    A learned position embedding tells each pixel where it is, so that it can answer words like 'top left'.
-    """
-
-    def __init__(self, channels: int, text_dim: int, size: int, n_heads: int, groups: int):
-        super().__init__()
-        self.norm = nn.GroupNorm(min(groups, channels), channels)
-        self.pos = nn.Parameter(torch.zeros(1, channels, size, size))
-        self.attn = MultiHeadAttention(channels, text_dim, n_heads)
-
-    def queries(self, x: torch.Tensor) -> torch.Tensor:
-        """Return one query vector per pixel, (B, H*W, C)."""
-        return (self.norm(x) + self.pos).flatten(2).transpose(1, 2)
-
-    def forward(self, x: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        out = self.attn(self.queries(x), tokens, mask)  # (B, H*W, C)
-        return x + out.transpose(1, 2).reshape(b, c, h, w)
-
-
-class Level(nn.Module):
-    """One resolution of the U-Net: a ResBlock, then (optionally) cross-attention to the caption."""
-
-    def __init__(self, c_in: int, c_out: int, cfg: TextToImageConfig, size: int, attend: bool):
-        super().__init__()
-        self.res = ResBlock(c_in, c_out, cfg.time_dim, cfg.groups)
-        self.cross = CrossAttention(c_out, cfg.text_dim, size, cfg.n_heads, cfg.groups) if attend else None
-
-    def forward(self, x: torch.Tensor, emb: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.res(x, emb)
-        return x if self.cross is None else self.cross(x, tokens, mask)
-
-
 class TextToImage(nn.Module):
-    """Text encoder + U-Net: predicts v (or eps, x0) from x_t (B, C, H, W), steps t (B,) and caption ids (B, T)."""
+    """Text encoder + the course's U-Net cross-attending to the words: predicts v (or eps, x0) from x_t (B, C, H, W),
+    steps t (B,) and caption ids (B, T)."""
 
     def __init__(self, cfg: TextToImageConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or TextToImageConfig()
         self.text = TextEncoder(TextEncoderConfig(len(cfg.vocab), cfg.max_len, cfg.text_dim, cfg.text_layers, cfg.n_heads))
-        self.time_mlp = nn.Sequential(nn.Linear(cfg.time_dim, cfg.time_dim), nn.SiLU(), nn.Linear(cfg.time_dim, cfg.time_dim))
-        self.pooled_proj = nn.Linear(cfg.text_dim, cfg.time_dim)  # the caption's summary joins the time embedding (FiLM)
-        c_px = cfg.channels * cfg.patch**2
-        w, size = cfg.widths, cfg.size // cfg.patch
-        self.conv_in = nn.Conv2d(c_px, w[0], 3, padding=1)
-        self.down, self.up = nn.ModuleList(), nn.ModuleList()
-        c, sizes = w[0], []
-        for i, width in enumerate(w):
-            self.down.append(Level(c, width, cfg, size, i in cfg.attn_levels))
-            c = width
-            sizes.append(size)
-            size = size // 2 if i < len(w) - 1 else size
-        self.downsample = nn.ModuleList(nn.Conv2d(w[i], w[i], 3, stride=2, padding=1) for i in range(len(w) - 1))
-        self.mid = Level(c, c, cfg, size, True)
-        for i in reversed(range(len(w))):
-            self.up.append(Level(c + w[i], w[i], cfg, sizes[i], i in cfg.attn_levels))
-            c = w[i]
-        self.norm_out = nn.GroupNorm(min(cfg.groups, c), c)
-        self.conv_out = nn.Conv2d(c, c_px, 3, padding=1)
-        nn.init.zeros_(self.conv_out.weight)  # start by predicting zero: a stable beginning
-        nn.init.zeros_(self.conv_out.bias)
+        self.unet = UNet(UNetConfig(
+            in_channels=cfg.channels, size=cfg.size, widths=cfg.widths, time_dim=cfg.time_dim, groups=cfg.groups,
+            mid_attention=False, patch=cfg.patch, n_heads=cfg.n_heads,
+            cond_dim=cfg.text_dim,  # the caption's summary (its first token) joins the time embedding (FiLM)
+            context_dim=cfg.text_dim, cross_attn_levels=cfg.attn_levels,  # every word, through cross-attention
+        ))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        cfg = self.cfg
-        require_images(x, "x_t", cfg.channels, cfg.size)
+        require_images(x, "x_t", self.cfg.channels, self.cfg.size)
         if t.shape != (x.shape[0],) or ids.shape[0] != x.shape[0]:
             raise ValueError(f"need one step and one caption per image: x {tuple(x.shape)}, t {tuple(t.shape)}, ids {tuple(ids.shape)}")
         tokens, mask = self.text(ids)  # (B, T, text_dim), (B, T)
-        emb = self.time_mlp(timestep_embedding(t, cfg.time_dim)) + self.pooled_proj(tokens[:, 0])  # (B, time_dim)
-        h = self.conv_in(F.pixel_unshuffle(x, cfg.patch))  # (B, w0, H/patch, W/patch)
-        skips = []
-        for i, level in enumerate(self.down):
-            h = level(h, emb, tokens, mask)
-            skips.append(h)
-            if i < len(self.downsample):
-                h = self.downsample[i](h)
-        h = self.mid(h, emb, tokens, mask)
-        for level in self.up:
-            skip = skips.pop()
-            if h.shape[-2:] != skip.shape[-2:]:
-                h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
-            h = level(torch.cat([h, skip], dim=1), emb, tokens, mask)
-        out = self.conv_out(F.silu(self.norm_out(h)))  # (B, C*patch^2, H/patch, W/patch)
-        return F.pixel_shuffle(out, cfg.patch)  # (B, C, H, W)
+        return self.unet(x, t, cond=tokens[:, 0], context=tokens, context_mask=mask)
 
 
 def schedule_for(cfg: TextToImageConfig) -> NoiseSchedule:

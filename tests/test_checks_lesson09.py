@@ -2,7 +2,8 @@ import math
 
 
 from course.checks.lesson09 import check_attention, check_encode_caption
-from course.text import PAD, START, attention, words_of
+from course.attention import attention
+from course.text import PAD, START, words_of
 from exercise_checks import assert_hints, assert_not_done
 
 

@@ -4,8 +4,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from course.data.shapes import shapes_dataset
-from course.text import (PAD, START, MultiHeadAttention, TextEncoder, TextEncoderConfig, Tokenizer, UnknownWords,
-                         attention, build_vocab, words_of)
+from course.attention import MultiHeadAttention, attention
+from course.text import PAD, START, TextEncoder, TextEncoderConfig, Tokenizer, UnknownWords, build_vocab, words_of
 
 
 def test_words_and_vocabulary():

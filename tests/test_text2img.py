@@ -33,7 +33,7 @@ def test_bad_inputs_get_clear_messages():
 def test_caption_changes_the_output():
     torch.manual_seed(0)
     model = TextToImage(small_config())
-    torch.nn.init.normal_(model.conv_out.weight, std=0.1)  # the zero init would hide any difference
+    torch.nn.init.normal_(model.unet.conv_out.weight, std=0.1)  # the zero init would hide any difference
     x, t = torch.randn(1, 3, 32, 32).repeat(2, 1, 1, 1), torch.tensor([20, 20])
     out = model(x, t, TOK(["a small red circle at the top left", "a large blue square in the centre"]))
     assert not torch.allclose(out[0], out[1])
