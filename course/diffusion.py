@@ -9,6 +9,7 @@ and cond is whatever the model conditions on (class labels, text embeddings, or 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -157,18 +158,27 @@ def guided_output(model: nn.Module, x_t: torch.Tensor, t: torch.Tensor, cond, nu
     return out_uncond + guidance * (out_cond - out_uncond)
 
 
-@torch.no_grad()
-def ddim_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, n_steps: int = 50, cond=None,
-                null_cond=None, guidance: float = 1.0, prediction: str = "eps", eta: float = 0.0,
-                generator: torch.Generator | None = None, device=None, clip: float | None = None,
-                return_path: bool = False):
-    """Return samples (B, C, H, W) drawn with DDIM in `n_steps` (eq. 12 of Song et al. 2021).
+@dataclass
+class SamplerConfig:
+    """How to sample: steps, guidance, what the model predicts, stochasticity and clipping."""
 
-    eta=0 is deterministic DDIM; eta=1 with n_steps = schedule.n_steps is ancestral DDPM.
-    `clip` clamps the predicted x0 each step (e.g. 1.0 for data in [-1, 1]). With return_path,
-    also returns the list of predicted x0 at each step.
+    n_steps: int = 50
+    guidance: float = 1.0  # classifier-free guidance w (1 = plain conditional model)
+    prediction: str = "eps"  # what the model outputs: "eps", "v" or "x0"
+    eta: float = 0.0  # 0: deterministic DDIM; 1 with n_steps = all steps: ancestral DDPM
+    clip: float | None = None  # clamp the predicted x0 each step, e.g. 1.0 for data in [-1, 1]
+
+
+@torch.no_grad()
+def ddim_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, sampler: SamplerConfig = SamplerConfig(),
+                cond=None, null_cond=None, generator: torch.Generator | None = None, return_path: bool = False):
+    """Return samples (B, C, H, W) drawn with DDIM in sampler.n_steps steps (eq. 12 of Song et al. 2021), on the
+    schedule's device; with return_path, also the list of predicted x0 at each step.
+
+    Noise is drawn from `generator` on the CPU, so a seed gives the same samples on any device.
     """
-    device = device or schedule.alpha_bar.device
+    device = schedule.alpha_bar.device
+    n_steps, guidance, prediction, eta, clip = sampler.n_steps, sampler.guidance, sampler.prediction, sampler.eta, sampler.clip
     if not 1 <= n_steps <= schedule.n_steps:
         raise ValueError(f"n_steps must be in 1..{schedule.n_steps}, got {n_steps}")
     model.eval()
@@ -192,9 +202,11 @@ def ddim_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, n_steps
     return (x, path) if return_path else x
 
 
-def ddpm_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, **kwargs):
+def ddpm_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, sampler: SamplerConfig = SamplerConfig(),
+                **kwargs) -> torch.Tensor:
     """Return samples drawn with ancestral DDPM sampling over every step (Ho et al. 2020, alg. 2)."""
-    return ddim_sample(model, schedule, shape, n_steps=schedule.n_steps, eta=1.0, **kwargs)
+    sampler = dataclasses.replace(sampler, n_steps=schedule.n_steps, eta=1.0)
+    return ddim_sample(model, schedule, shape, sampler, **kwargs)
 
 
 @dataclass

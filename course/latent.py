@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from course.autoencoder import Autoencoder, AutoencoderConfig, trained_autoencoder
-from course.diffusion import NoiseSchedule, ddim_sample
+from course.diffusion import NoiseSchedule, SamplerConfig, ddim_sample
 from course.train import predict
 
 # Lesson 05's VAE (its section 7): 16 latent numbers, KL weight 1, two epochs; cached as "05_vae".
@@ -33,11 +33,14 @@ def decode_latents(autoencoder: nn.Module, z: torch.Tensor, batch_size: int = 10
     return predict(autoencoder, z, batch_size, fn=lambda zb: autoencoder.decode(zb / scale))
 
 
+# Lesson 08's sampler: 25 DDIM steps of a v-predicting model with guidance 3 (chosen by its measured sweeps).
+DIGIT_SAMPLER = SamplerConfig(n_steps=25, guidance=3.0, prediction="v")
+
+
 @torch.no_grad()
 def sample_digits(model: nn.Module, schedule: NoiseSchedule, labels: torch.Tensor, shape: tuple[int, ...],
-                  decode: Callable[[torch.Tensor], torch.Tensor], guidance: float = 3.0, n_steps: int = 25,
-                  prediction: str = "v", seed: int = 0, batch_size: int = 500, clip: float | None = None,
-                  eta: float = 0.0) -> torch.Tensor:
+                  decode: Callable[[torch.Tensor], torch.Tensor], sampler: SamplerConfig = DIGIT_SAMPLER,
+                  seed: int = 0, batch_size: int = 500) -> torch.Tensor:
     """Return images in [0, 1] (N, 1, 28, 28), one per label, drawn with DDIM and classifier-free guidance.
 
     `shape` is one sample's shape in the model's space, e.g. (4, 7, 7) for latents or (1, 28, 28)
@@ -50,8 +53,7 @@ def sample_digits(model: nn.Module, schedule: NoiseSchedule, labels: torch.Tenso
     out = []
     for i in range(0, len(labels), batch_size):
         yb = labels[i : i + batch_size].to(device)
-        x = ddim_sample(model, schedule, (len(yb), *shape), n_steps, cond=yb, null_cond=torch.full_like(yb, null),
-                        guidance=guidance, prediction=prediction, eta=eta, generator=g, clip=clip)
+        x = ddim_sample(model, schedule, (len(yb), *shape), sampler, cond=yb, null_cond=torch.full_like(yb, null), generator=g)
         out.append(decode(x))
     return torch.cat(out)
 

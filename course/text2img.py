@@ -12,7 +12,7 @@ from torch import nn
 
 from course.data.image_dataset import from_signed
 from course.data.shapes import ATTRIBUTES
-from course.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
+from course.diffusion import NoiseSchedule, SamplerConfig, ScheduleConfig, ddim_sample
 from course.text import TextEncoder, TextEncoderConfig, Tokenizer
 from course.unet import CrossAttention, UNet, UNetConfig
 from course.validate import require_images
@@ -82,11 +82,12 @@ def generate(model: TextToImage, tokenizer: Tokenizer, captions: list[str], guid
     schedule = schedule_for(model.cfg).to(device)
     g = torch.Generator().manual_seed(seed)
     cfg, out = model.cfg, []
+    sampler = SamplerConfig(n_steps=n_steps, guidance=guidance, prediction=cfg.prediction, clip=1.0)
     for i in range(0, len(captions), batch_size):
         ids = tokenizer(captions[i : i + batch_size]).to(device)
         null = tokenizer([""] * len(ids)).to(device)
-        x = ddim_sample(model, schedule, (len(ids), cfg.channels, cfg.size, cfg.size), n_steps, cond=ids, null_cond=null,
-                        guidance=guidance, prediction=cfg.prediction, generator=g, device=device, clip=1.0)
+        x = ddim_sample(model, schedule, (len(ids), cfg.channels, cfg.size, cfg.size), sampler, cond=ids, null_cond=null,
+                        generator=g)
         out.append(from_signed(x))
     return torch.cat(out)
 

@@ -1,7 +1,7 @@
 import torch
 
 from course.checks.lesson08 import (check_add_noise, check_ddim_step, check_guidance, reference_ddim_step)
-from course.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
+from course.diffusion import NoiseSchedule, SamplerConfig, ScheduleConfig, ddim_sample
 from exercise_checks import assert_hints, assert_not_done
 
 
@@ -59,7 +59,7 @@ def test_reference_ddim_step_matches_the_sampler():
             return eps.expand_as(x)
 
     model = ConstantNoise()
-    x_final = ddim_sample(model, s, (1, 1, 3, 3), n_steps=2, generator=torch.Generator().manual_seed(1))
+    x_final = ddim_sample(model, s, (1, 1, 3, 3), SamplerConfig(n_steps=2), generator=torch.Generator().manual_seed(1))
     x = torch.randn((1, 1, 3, 3), generator=torch.Generator().manual_seed(1))
     x = reference_ddim_step(x, eps, s.alpha_bar[9], s.alpha_bar[0])
     x = reference_ddim_step(x, eps, s.alpha_bar[0], torch.tensor(1.0))

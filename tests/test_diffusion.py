@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from course.diffusion import (guided_output, NoiseSchedule, ScheduleConfig, cosine_betas, ddim_sample, ddpm_sample, diffusion_loss,
-                              drop_condition, linear_betas)
+from course.diffusion import (NoiseSchedule, SamplerConfig, ScheduleConfig, cosine_betas, ddim_sample, ddpm_sample, diffusion_loss,
+                              drop_condition, guided_output, linear_betas)
 from course.ema import EMA
 from course.unet import UNet, UNetConfig, timestep_embedding
 
@@ -74,15 +74,15 @@ def test_samplers_shapes_determinism_and_guidance():
     s = NoiseSchedule(ScheduleConfig(20))
     model = UNet(UNetConfig(widths=(8, 16), n_classes=3, mid_attention=False))
     cond, null = torch.tensor([0, 1]), torch.tensor([3, 3])
-    a = ddim_sample(model, s, (2, 1, 8, 8), 5, cond, null, 3.0, generator=torch.Generator().manual_seed(1))
-    b = ddim_sample(model, s, (2, 1, 8, 8), 5, cond, null, 3.0, generator=torch.Generator().manual_seed(1))
+    a = ddim_sample(model, s, (2, 1, 8, 8), SamplerConfig(5, 3.0), cond, null, generator=torch.Generator().manual_seed(1))
+    b = ddim_sample(model, s, (2, 1, 8, 8), SamplerConfig(5, 3.0), cond, null, generator=torch.Generator().manual_seed(1))
     assert a.shape == (2, 1, 8, 8) and torch.equal(a, b)
     c = ddpm_sample(model, s, (2, 1, 8, 8), generator=torch.Generator().manual_seed(1))
     assert c.shape == (2, 1, 8, 8) and torch.isfinite(c).all()
-    _, path = ddim_sample(model, s, (1, 1, 8, 8), 4, return_path=True)
+    _, path = ddim_sample(model, s, (1, 1, 8, 8), SamplerConfig(4), return_path=True)
     assert len(path) == 4
     with pytest.raises(ValueError, match="n_steps must be in 1..20"):
-        ddim_sample(model, s, (1, 1, 8, 8), 50)
+        ddim_sample(model, s, (1, 1, 8, 8), SamplerConfig(50))
 
 
 def test_guidance_extrapolates_from_unconditional_towards_conditional():
@@ -100,8 +100,8 @@ def test_guidance_extrapolates_from_unconditional_towards_conditional():
         assert torch.allclose(guided_output(model, x, t, cond, null, 3.0), out_u + 3.0 * (out_c - out_u), atol=1e-4)
     s = NoiseSchedule(ScheduleConfig(20))
     g = lambda: torch.Generator().manual_seed(1)
-    w1 = ddim_sample(model, s, (2, 1, 8, 8), 5, cond, null, 1.0, generator=g())
-    w3 = ddim_sample(model, s, (2, 1, 8, 8), 5, cond, null, 3.0, generator=g())
+    w1 = ddim_sample(model, s, (2, 1, 8, 8), SamplerConfig(5, 1.0), cond, null, generator=g())
+    w3 = ddim_sample(model, s, (2, 1, 8, 8), SamplerConfig(5, 3.0), cond, null, generator=g())
     assert not torch.allclose(w1, w3, atol=1e-3)  # guidance changes the samples
 
 
@@ -188,6 +188,6 @@ def test_latent_round_trip_and_sample_digits():
     s = NoiseSchedule(ScheduleConfig(20))
     labels = torch.tensor([0, 1, 2, 0, 1])
     decode = lambda z: decode_latents(ae, z)
-    a = sample_digits(model, s, labels, (2, 2, 2), decode, guidance=2.0, n_steps=3, seed=1, batch_size=2)
-    b = sample_digits(model, s, labels, (2, 2, 2), decode, guidance=2.0, n_steps=3, seed=1, batch_size=2)
+    a = sample_digits(model, s, labels, (2, 2, 2), decode, SamplerConfig(3, 2.0, "v"), seed=1, batch_size=2)
+    b = sample_digits(model, s, labels, (2, 2, 2), decode, SamplerConfig(3, 2.0, "v"), seed=1, batch_size=2)
     assert a.shape == (5, 1, 8, 8) and torch.equal(a, b)
