@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from course.data.augment import affine_theta, warp
 from course.data.glyphs import GlyphStyle, render_digits
 from course.data.shapes import ATTRIBUTES, render_shapes
 
@@ -67,13 +68,10 @@ def moving_sequences(
         speed_px = speed[0] + (speed[1] - speed[0]) * torch.rand(n, generator=g)
         velocity = torch.stack([torch.cos(angle), torch.sin(angle)], 1) * speed_px[:, None]
         pos = bounce(start, velocity, n_frames, limit)  # (n, 2, T) in pixels
-        shift = (pos * 2 / size).permute(0, 2, 1).reshape(n * n_frames, 2)  # (n*T, 2) grid units
-        theta = torch.zeros(n * n_frames, 2, 3)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1
-        theta[:, :, 2] = -shift  # pull pixels from where the object was: a translation
-        src = canvas.repeat_interleave(n_frames, 0)  # (n*T, C, size, size)
-        grid = F.affine_grid(theta, list(src.shape), align_corners=False)
-        moved = F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        shift = (pos / size).permute(0, 2, 1).reshape(n * n_frames, 2)  # (n*T, 2) as a fraction of the frame
+        m = n * n_frames
+        theta = affine_theta(torch.zeros(m), torch.ones(m), shift, torch.zeros(m, dtype=torch.bool))  # a translation
+        moved = warp(canvas.repeat_interleave(n_frames, 0), theta)  # (n*T, C, size, size)
         moved = moved.reshape(n, n_frames, *moved.shape[1:])  # (n, T, C, size, size)
         frames = moved if frames is None else torch.maximum(frames, moved)
     return frames.clamp_(0, 1), torch.stack(labels, 1)
