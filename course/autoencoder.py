@@ -57,6 +57,7 @@ class AutoencoderConfig:
     n_epochs: int = 1
     batch_size: int = 128
     lr: float = 1e-2  # the peak of the one-cycle schedule (AdamW); batch norm makes a high rate safe
+    weight_decay: float = 1e-4
     seed: int = 0
 
 
@@ -188,7 +189,7 @@ def train_autoencoder(cfg: AutoencoderConfig, x_train: torch.Tensor, device: tor
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     model = Autoencoder(cfg).to(device, memory_format=torch.channels_last)  # channels-last: ~1.5x faster convs on a CPU
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = len(x_train) // cfg.batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.n_epochs * steps_per_epoch)
     order = torch.empty(0, dtype=torch.long)

@@ -25,6 +25,7 @@ class CNNConfig:
     n_epochs: int = 2
     batch_size: int = 128
     lr: float = 3e-3  # the peak of the one-cycle schedule (AdamW)
+    weight_decay: float = 1e-4  # AdamW's decoupled weight decay (Loshchilov & Hutter 2019)
     seed: int = 0
 
 

@@ -222,6 +222,7 @@ class DiffusionConfig:
     train_steps: int = 2000  # optimisation steps: fixed, so a run is reproducible however fast the machine
     batch_size: int = 256
     lr: float = 2e-3
+    weight_decay: float = 0.0
     warmup: int = 100  # steps of linear learning-rate warmup; then a cosine decay to zero
     ema_decay: float = 0.995
     channels_last: bool = False  # memory layout of the images and the network (faster convolutions on some CPUs)
@@ -247,7 +248,7 @@ def train_diffusion(cfg: DiffusionConfig, x: torch.Tensor, cond: torch.Tensor | 
     memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = UNet(cfg.unet).to(device, memory_format=memory)
     schedule = NoiseSchedule(cfg.schedule).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warmup_then_cosine = lambda step: min(1.0, (step + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * step / cfg.train_steps))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_then_cosine)
     ema = EMA(model, cfg.ema_decay)

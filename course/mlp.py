@@ -95,6 +95,7 @@ class MLPConfig:
     n_epochs: int = 6
     batch_size: int = 128
     lr: float = 3e-3  # the peak of the one-cycle schedule (Adam)
+    weight_decay: float = 0.0  # AdamW with no weight decay is Adam
     seed: int = 0
 
 

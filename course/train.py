@@ -108,11 +108,10 @@ def fit(model: nn.Module, dl_train: TensorLoader, dl_valid: TensorLoader | None,
 
 
 def train_classifier(model: nn.Module, cfg, x: torch.Tensor, y: torch.Tensor, device: torch.device | str = "cpu",
-                     valid: tuple[torch.Tensor, torch.Tensor] | None = None, weight_decay: float = 0.0,
-                     augment=None, progress: bool = True) -> tuple[nn.Module, dict[str, list[float]]]:
+                     valid: tuple[torch.Tensor, torch.Tensor] | None = None, augment=None, progress: bool = True) -> tuple[nn.Module, dict[str, list[float]]]:
     """Train a classifier on (x, y) with AdamW and a one-cycle schedule peaking at cfg.lr; return (model, history).
 
-    The one recipe of lessons 02-04: `cfg` gives batch_size, lr, n_epochs and seed; `valid` is an
+    The one recipe of lessons 02-04: `cfg` gives batch_size, lr, weight_decay, n_epochs and seed; `valid` is an
     optional (x, y) scored after every epoch; `augment` an optional course.data.augment.AugmentConfig.
     """
     if any(isinstance(m, nn.Conv2d) for m in model.modules()):
@@ -125,7 +124,7 @@ def train_classifier(model: nn.Module, cfg, x: torch.Tensor, y: torch.Tensor, de
 
         dl_train = AugmentLoader(dl_train, augment, seed=cfg.seed)
     dl_valid = TensorLoader(*valid, batch_size=1000, device=device) if valid is not None else None
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=weight_decay)  # = Adam when weight_decay is 0
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)  # = Adam when it is 0
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.n_epochs * len(dl_train))
     return model, fit(model, dl_train, dl_valid, F.cross_entropy, opt, cfg.n_epochs, sched=sched, progress=progress)
 

@@ -152,7 +152,7 @@ def test_train_classifier_and_predict_with_a_function():
     x = torch.randn(256, 2, generator=g)
     y = (x[:, 0] > 0).long()
     cfg = TinyConfig(n_in=2, n_out=2)
-    cfg.batch_size, cfg.lr, cfg.n_epochs, cfg.seed = 32, 0.1, 3, 0
+    cfg.batch_size, cfg.lr, cfg.n_epochs, cfg.seed, cfg.weight_decay = 32, 0.1, 3, 0, 0.0
     model, history = train_classifier(Tiny(cfg), cfg, x, y, valid=(x, y), progress=False)
     assert history["valid_metric"][-1] > 0.9
     assert torch.equal(predict(model, x, batch_size=100, fn=lambda xb: model(xb) * 2), 2 * predict(model, x))
