@@ -1,4 +1,4 @@
-"""A plain training loop: batches from in-memory tensors, train_epoch, evaluate, fit, predict.
+"""The course's one training loop, `train_steps`, and what is built on it: train_epoch, evaluate, fit, predict.
 
 Taught in 02_neural_network. No callbacks: read `fit` top to bottom to see everything it does.
 """
@@ -59,21 +59,54 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return (logits.argmax(1) == y).float().mean().item()
 
 
+def train_steps(step: Callable[[int], dict[str, float]], n_steps: int, log_every: int = 50, live=None,
+                progress: bool = True, desc: str = "train") -> dict[str, list[float]]:
+    """Call `step(i)` for i = 0 .. n_steps-1; return a history of floats: 'step', 'seconds' and the mean of
+    every value `step` returned over each window of `log_every` steps.
+
+    The one loop around the explicit step functions of the generative models (autoencoder, sequence
+    model, GAN, diffusion): `step` does the work of one update and returns its losses as floats.
+    Every value is checked for NaN/inf; `live` (a course.plot.LiveLoss) is updated once per window.
+    """
+    history: dict[str, list[float]] = {"step": [], "seconds": []}
+    window: dict[str, float] = {}
+    start = time.perf_counter()
+    for i in tqdm(range(n_steps), desc=desc, disable=not progress, mininterval=1.0):
+        for key, value in step(i).items():
+            window[key] = window.get(key, 0.0) + require_finite(float(value), key, _NAN_HINT)
+        if (i + 1) % log_every == 0 or i + 1 == n_steps:
+            n = i % log_every + 1
+            means = {key: total / n for key, total in window.items()}
+            history["step"].append(i + 1)
+            history["seconds"].append(time.perf_counter() - start)
+            for key, value in means.items():
+                history.setdefault(key, []).append(value)
+            if live is not None:
+                live.update(i + 1, **means)
+            window = {}
+    return history
+
+
 def train_epoch(model: nn.Module, dl: TensorLoader, loss_fn: Callable, opt: torch.optim.Optimizer,
-                sched=None, progress: bool = True) -> float:
-    """Run one pass over `dl`, updating the model; return the mean training loss."""
+                sched=None, progress: bool = False) -> float:
+    """Run one pass over `dl`, updating the model; return the mean training loss (of the batches' losses).
+
+    The step is written out here; the loop around it is `train_steps`, as for every model in the course.
+    """
     model.train()
-    total, count = 0.0, 0
-    for xb, yb in tqdm(dl, leave=False, disable=not progress, desc="train"):
+    batches = iter(dl)
+
+    def step(i: int) -> dict[str, float]:
+        xb, yb = next(batches)
         loss = loss_fn(model(xb), yb)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if sched is not None:
             sched.step()
-        value = require_finite(loss.item(), "training loss")
-        total, count = total + value * len(xb), count + len(xb)
-    return total / count
+        return {"training loss": loss.item()}
+
+    return train_steps(step, len(dl), log_every=len(dl), progress=progress)["training loss"][0]
 
 
 @torch.no_grad()
@@ -97,7 +130,7 @@ def fit(model: nn.Module, dl_train: TensorLoader, dl_valid: TensorLoader | None,
     history: dict[str, list[float]] = {"train_loss": [], "valid_loss": [], "valid_metric": [], "seconds": []}
     start = time.perf_counter()
     for epoch in tqdm(range(n_epochs), desc="epochs", disable=not progress):
-        history["train_loss"].append(train_epoch(model, dl_train, loss_fn, opt, sched, progress))
+        history["train_loss"].append(train_epoch(model, dl_train, loss_fn, opt, sched))
         if dl_valid is not None:
             valid_loss, valid_metric = evaluate(model, dl_valid, loss_fn, metric)
             history["valid_loss"].append(valid_loss)
@@ -127,34 +160,6 @@ def train_classifier(model: nn.Module, cfg, x: torch.Tensor, y: torch.Tensor, de
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)  # = Adam when it is 0
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.n_epochs * len(dl_train))
     return model, fit(model, dl_train, dl_valid, F.cross_entropy, opt, cfg.n_epochs, sched=sched, progress=progress)
-
-
-def train_steps(step: Callable[[int], dict[str, float]], n_steps: int, log_every: int = 50, live=None,
-                progress: bool = True, desc: str = "train") -> dict[str, list[float]]:
-    """Call `step(i)` for i = 0 .. n_steps-1; return a history of floats: 'step', 'seconds' and the mean of
-    every value `step` returned over each window of `log_every` steps.
-
-    The one loop around the explicit step functions of the generative models (autoencoder, sequence
-    model, GAN, diffusion): `step` does the work of one update and returns its losses as floats.
-    Every value is checked for NaN/inf; `live` (a course.plot.LiveLoss) is updated once per window.
-    """
-    history: dict[str, list[float]] = {"step": [], "seconds": []}
-    window: dict[str, float] = {}
-    start = time.perf_counter()
-    for i in tqdm(range(n_steps), desc=desc, disable=not progress, mininterval=1.0):
-        for key, value in step(i).items():
-            window[key] = window.get(key, 0.0) + require_finite(float(value), key, _NAN_HINT)
-        if (i + 1) % log_every == 0 or i + 1 == n_steps:
-            n = i % log_every + 1
-            means = {key: total / n for key, total in window.items()}
-            history["step"].append(i + 1)
-            history["seconds"].append(time.perf_counter() - start)
-            for key, value in means.items():
-                history.setdefault(key, []).append(value)
-            if live is not None:
-                live.update(i + 1, **means)
-            window = {}
-    return history
 
 
 @torch.no_grad()
