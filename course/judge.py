@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course.data.image_dataset import to_signed
+from course.train import predict
 from course.validate import require_images
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(__file__), "weights")
@@ -182,13 +183,8 @@ def judge_outputs(x: torch.Tensor, dataset: str = "glyphs", batch_size: int = 50
     """Return the judge's features (N, n_features) and per-head probabilities {head: (N, n_classes)} of images."""
     judge = load_judge(dataset)
     x = require_images(x, "images", judge.cfg.channels, judge.cfg.size).detach().float().cpu()
-    feats, probs = [], {name: [] for name, _ in judge.cfg.heads}
-    for i in range(0, len(x), batch_size):
-        f = judge.features(x[i : i + batch_size].clamp(0, 1))
-        feats.append(f)
-        for name, head in judge.heads.items():
-            probs[name].append(head(f).softmax(-1))
-    return torch.cat(feats), {k: torch.cat(v) for k, v in probs.items()}
+    feats = predict(judge, x, batch_size, "cpu", fn=lambda xb: judge.features(xb.clamp(0, 1)))  # (N, n_features)
+    return feats, {name: head(feats).softmax(-1) for name, head in judge.heads.items()}
 
 
 if __name__ == "__main__":
