@@ -62,21 +62,20 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 def train_steps(step: Callable[[int], dict[str, float]], n_steps: int, log_every: int = 50, live=None,
                 progress: bool = True, desc: str = "train") -> dict[str, list[float]]:
     """Call `step(i)` for i = 0 .. n_steps-1; return a history of floats: 'step', 'seconds' and the mean of
-    every value `step` returned over each window of `log_every` steps.
+    every value `step` returned over each window of `log_every` steps (over the steps that returned it).
 
     The one loop around the explicit step functions of the generative models (autoencoder, sequence
     model, GAN, diffusion): `step` does the work of one update and returns its losses as floats.
     Every value is checked for NaN/inf; `live` (a course.plot.LiveLoss) is updated once per window.
     """
     history: dict[str, list[float]] = {"step": [], "seconds": []}
-    window: dict[str, float] = {}
+    window: dict[str, list[float]] = {}  # the values of each key in this window (a key may skip some steps)
     start = time.perf_counter()
     for i in tqdm(range(n_steps), desc=desc, disable=not progress, mininterval=1.0):
         for key, value in step(i).items():
-            window[key] = window.get(key, 0.0) + require_finite(float(value), key, _NAN_HINT)
+            window.setdefault(key, []).append(require_finite(float(value), key, _NAN_HINT))
         if (i + 1) % log_every == 0 or i + 1 == n_steps:
-            n = i % log_every + 1
-            means = {key: total / n for key, total in window.items()}
+            means = {key: sum(values) / len(values) for key, values in window.items()}
             history["step"].append(i + 1)
             history["seconds"].append(time.perf_counter() - start)
             for key, value in means.items():

@@ -141,6 +141,8 @@ def test_train_steps_averages_windows_and_stops_on_nan():
     history = train_steps(lambda i: {"loss": float(i), "other": 1.0}, 5, log_every=2, progress=False)
     assert history["step"] == [2, 4, 5] and history["loss"] == [0.5, 2.5, 4.0] and history["other"] == [1.0] * 3
     assert len(history["seconds"]) == 3 and history["seconds"] == sorted(history["seconds"])
+    sparse = train_steps(lambda i: {"loss": 1.0, **({"valid": 0.5} if i % 2 else {})}, 4, log_every=4, progress=False)
+    assert sparse["loss"] == [1.0] and sparse["valid"] == [0.5]  # averaged over the steps that reported it
     with pytest.raises(FloatingPointError, match="gan_loss became nan: lower the learning rate"):
         train_steps(lambda i: {"gan_loss": float("nan") if i == 3 else 1.0}, 5, progress=False)
 
