@@ -1,6 +1,7 @@
 """EMA: an exponential moving average of a model's weights (Polyak averaging).
 
-Taught in 08_diffusion; every generator that samples from averaged weights uses it.
+Used first in 07_gan (the generator's averaged weights), explained in 08_diffusion; every generator that
+samples from averaged weights uses it.
 """
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -89,7 +90,9 @@ def show_images(images, titles=None, ncols: int | None = None, size: float = 1.4
     fig = axes[0].figure
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
+    with warnings.catch_warnings():  # very small grids cannot fit a title: draw them anyway, quietly
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
     return fig
 
 
@@ -165,6 +168,34 @@ class LiveLoss:
             return
         self._draw()
         plt.close(self.fig)
+
+
+class LiveGrid:
+    """A grid of generated samples redrawn in place while a generator trains.
+
+    `LiveGrid(sample, title)`, where `sample(generator)` returns images (N, C, H, W) in [0, 1];
+    call `update(step, generator)` every few seconds from the loop (course.gan.train_gan does).
+    Outside Jupyter it draws nothing.
+    """
+
+    def __init__(self, sample, title: str):
+        self.sample, self.title, self._handle = sample, title, None
+
+    def update(self, step: int, generator) -> None:
+        """Redraw the grid from `generator`'s samples."""
+        fig = show_images(self.sample(generator), ncols=16, size=0.4, suptitle=f"{self.title}, step {step}")
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+
+            if get_ipython() is not None:
+                if self._handle is None:
+                    self._handle = display(fig, display_id=True)
+                else:
+                    self._handle.update(fig)
+        except ImportError:
+            pass
+        plt.close(fig)
 
 
 def animate_frames(frames, interval: int = 150, size: float = 2.0, titles=None):

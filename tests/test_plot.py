@@ -50,3 +50,12 @@ def test_animation_is_playable_html():
     assert "<script" in html.data and "anim" in html.data.lower()
     with pytest.raises(ValueError, match=r"\(T, C, H, W\)"):
         animate_frames(torch.rand(8, 8))
+
+
+def test_live_grid_draws_nothing_outside_jupyter():
+    from course.plot import LiveGrid
+
+    calls = []
+    grid = LiveGrid(lambda generator: calls.append(generator) or torch.rand(16, 1, 8, 8), "samples")
+    grid.update(10, "G")
+    assert calls == ["G"] and grid._handle is None
