@@ -137,9 +137,9 @@ class UNet(nn.Module):
                 skips.append(c)
             self.down_blocks.append(level)
             sizes.append(size)
-            last = i == len(w) - 1
-            self.downsamples.append(nn.Identity() if last else nn.Conv2d(c, c, 3, stride=2, padding=1))
-            size = size if last else (size + 1) // 2  # a stride-2 convolution with padding 1
+            size = size if i == len(w) - 1 else (size + 1) // 2  # a stride-2 convolution with padding 1
+        for i, width in enumerate(w):  # the last level keeps its size
+            self.downsamples.append(nn.Conv2d(width, width, 3, stride=2, padding=1) if i < len(w) - 1 else nn.Identity())
         self.mid = Block(c, c, cfg, size, attend=True)
         self.mid_attn = SelfAttention(c, cfg.groups, cfg.n_heads) if cfg.mid_attention else nn.Identity()
         self.up_blocks = nn.ModuleList()
