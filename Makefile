@@ -6,14 +6,18 @@ STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout 900
 export MPLBACKEND := Agg
 
-.PHONY: setup lab test unit nbval notebooks bench solutions clean
+.PHONY: setup lab test unit nbval notebooks bench solutions clean grading test-grading test-browser browser-deps grading-venv test-oldest
 
 setup: $(STAMP)  ## create .venv and install the course (idempotent, quick when nothing changed)
 
-$(STAMP): pyproject.toml constraints.txt
+# torch first, from PyTorch's CPU index on Linux without an NVIDIA GPU (a ~190 MB wheel, not the multi-GB
+# CUDA build); from the default index elsewhere or when that index does not answer within seconds.
+$(STAMP): pyproject.toml constraints.txt course/tools/install.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt torch $$($(PY) course/tools/install.py torch-index-args)
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[lab,test]"
+	$(PY) course/tools/install.py lab-settings
 	touch $(STAMP)
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -47,3 +51,49 @@ solutions: setup  ## re-execute solutions/ in place (refresh stored outputs), th
 
 clean:
 	rm -rf $(VENV) .cache bench.json
+
+# Teachers: an nbgrader course folder (answer cells = solution cells, check cells = autograder tests).
+GRADING_DIR   ?= build/grading
+GRADING_VENV  := .cache/grading-venv
+NBGRADER_SPEC := nbgrader==0.9.6
+
+grading: setup  ## write an nbgrader course folder, $(GRADING_DIR)/source/<lesson>/ (see docs/teachers.md)
+	$(PY) -m course.tools.student --grading $(GRADING_DIR)
+
+# nbgrader's autograder runs the kernel named python3: make it the course's .venv Python.
+$(GRADING_VENV)/.installed-stamp: $(STAMP)
+	test -x $(GRADING_VENV)/bin/python || $(PYTHON) -m venv $(GRADING_VENV)
+	$(GRADING_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(GRADING_VENV)/bin/python -m pip install --quiet "$(NBGRADER_SPEC)"
+	$(PY) -m ipykernel install --prefix $(GRADING_VENV) --name python3 --display-name "Python 3 (course)"
+	touch $@
+
+grading-venv: $(GRADING_VENV)/.installed-stamp  ## nbgrader in its own venv (.cache/grading-venv), for the grading test
+
+test-grading: setup grading-venv  ## nbgrader round trip: release, answer, autograde, score
+	$(PY) -m pytest -q tests/test_grading.py
+
+# The browser test: JupyterLab in headless Chromium (Debian's /usr/bin/chromium; Playwright never downloads one).
+# `.ci/run` installs chromium with apt-get; on your machine: `sudo apt-get install chromium` (or set CHROMIUM=path).
+PLAYWRIGHT_SPEC := playwright==1.65.2
+
+browser-deps: setup  ## pip-install Playwright (the Python driver only, no browser) into .venv
+	$(PY) -m pip install --quiet "$(PLAYWRIGHT_SPEC)"
+
+test-browser: browser-deps  ## run lessons 00-04 in JupyterLab in headless Chromium; screenshots in a temporary folder
+	$(PY) -m pytest -q -s tests/test_browser.py
+
+# Colab's versions: the oldest the package claims (Python 3.10, torch 2.2, ipywidgets 7.7.1 as on Colab), in
+# .cache/oldest-venv; unit tests (browser test left out: it drives JupyterLab 4) and the student notebooks with widgets that run fast.
+OLDEST_PYTHON ?= python3.10
+OLDEST_VENV   := .cache/oldest-venv
+OLDEST_PINS   := "numpy<2" "ipywidgets==7.7.1"
+OLDEST_TORCH  := torch==2.2.0
+
+test-oldest:  ## unit tests and lessons 00-04 with Python 3.10, torch 2.2.0, ipywidgets 7.7.1 (make test-oldest OLDEST_PYTHON=...)
+	test -x $(OLDEST_VENV)/bin/python || $(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OLDEST_VENV)/bin/python -m pip install --quiet "$(OLDEST_TORCH)" "numpy<2" $$($(OLDEST_VENV)/bin/python course/tools/install.py torch-index-args)
+	$(OLDEST_VENV)/bin/python -m pip install --quiet "$(OLDEST_TORCH)" $(OLDEST_PINS) -e ".[test]"
+	$(OLDEST_VENV)/bin/python -m pytest -q tests --ignore=tests/test_browser.py
+	export COURSE_CACHE=$$(mktemp -d) && $(OLDEST_VENV)/bin/python -m pytest -q $(NBVAL) notebooks/0[0-4]_*.ipynb

@@ -1,8 +1,14 @@
 """Student versions: `python -m course.tools.student` writes notebooks/ from solutions/ (what `make notebooks` runs).
 
 Each `# BEGIN SOLUTION` ... `# END SOLUTION` block becomes `# YOUR CODE HERE` and
-`raise NotImplementedError()`, as nbgrader does, and outputs are cleared. The Colab badge and
-setup cell of both versions are written from the repository URL in pyproject.toml.
+`raise NotImplementedError()`, as nbgrader does; outputs and the saved widget state are cleared.
+The Colab badge and setup cell of both versions are written from the repository URL in pyproject.toml.
+
+`python -m course.tools.student --grading DIR` (what `make grading` runs) writes an nbgrader course
+folder instead: DIR/source/<lesson>/<lesson>.ipynb, the solutions with nbgrader's cell metadata (answer
+cells are solution cells, check cells are autograder tests worth one point per check) and the badge
+pointing at notebooks/. A check cell's hidden test turns on strict checks, so when nbgrader autogrades,
+a ✗ raises and the cell scores 0; students see the lenient ✓/✗ cell as in notebooks/.
 """
 from __future__ import annotations
 
@@ -88,14 +94,94 @@ def with_colab_cells(nb, notebook_path: str, url: str):
     return nb
 
 
+def _clear_run_state(nb) -> None:
+    """Drop what the solution run left behind: outputs, counts, timings and the saved widget state."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+            cell.metadata.pop("execution", None)
+
+
 def student_version(solution, name: str, url: str):
-    """Return the student notebook made from a solution notebook: answers stubbed, outputs cleared."""
+    """Return the student notebook made from a solution notebook: answers stubbed, outputs and widget state cleared."""
     nb = copy.deepcopy(solution)
+    _clear_run_state(nb)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             cell.source = strip_solutions(cell.source, f"{name} cell {i}")
-            cell.outputs, cell.execution_count = [], None
     return with_colab_cells(nb, f"notebooks/{name}", url)
+
+
+# nbgrader (schema 3) cell metadata; see nbgrader's docs, "Developer notes: metadata".
+CHECK_CALL = re.compile(r"^\s*(?:assert\s+)?(check_\w+)\(", re.M)
+STRICT_HIDDEN_TEST = (
+    "### BEGIN HIDDEN TESTS\n"
+    "import os; os.environ[\"COURSE_STRICT_CHECKS\"] = \"1\"  # graded: a failing check raises, the cell scores 0\n"
+    "### END HIDDEN TESTS\n"
+)
+
+
+def _nbgrader(grade_id: str, solution: bool = False, grade: bool = False, points: int = 0) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
+            "solution": solution, "task": False}
+    if grade:
+        meta["points"] = points
+    return meta
+
+
+def is_check_cell(source: str) -> bool:
+    """Return True for an exercise-check cell: it imports from course.checks and calls check_...(...)."""
+    return "course.checks" in source and bool(CHECK_CALL.search(source))
+
+
+def grading_version(solution, name: str, url: str):
+    """Return the nbgrader source notebook made from a solution notebook.
+
+    Answer cells (with `# BEGIN SOLUTION`) become solution cells; check cells become autograder
+    tests worth one point per check they call, with a hidden test that makes the checks strict;
+    outputs and widget state are cleared and the badge points at the student version in notebooks/.
+    """
+    nb = copy.deepcopy(solution)
+    _clear_run_state(nb)
+    with_colab_cells(nb, f"notebooks/{name}", url)
+    used: set[str] = set()
+
+    def unique(grade_id: str) -> str:
+        base, n = grade_id, 2
+        while grade_id in used:
+            grade_id, n = f"{base}-{n}", n + 1
+        used.add(grade_id)
+        return grade_id
+
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        strip_solutions(cell.source, f"{name} cell {i}")  # same rules as the student version
+        if BEGIN in cell.source:
+            defs = re.findall(r"^def (\w+)", cell.source, re.M)
+            cell.metadata["nbgrader"] = _nbgrader(unique(defs[-1] if defs else f"answer-{i:03d}"), solution=True)
+        elif is_check_cell(cell.source):
+            checks = CHECK_CALL.findall(cell.source)
+            cell.source = STRICT_HIDDEN_TEST + cell.source
+            cell.metadata["nbgrader"] = _nbgrader(unique(checks[0]), grade=True, points=len(checks))
+    return nb
+
+
+def write_grading(folder: str, root: str = ROOT) -> list[str]:
+    """Write an nbgrader source folder, FOLDER/source/<lesson>/<lesson>.ipynb, one assignment per lesson; return the paths."""
+    url = repo_url(os.path.join(root, "pyproject.toml"))
+    written = []
+    for path in sorted(glob.glob(os.path.join(root, "solutions", "[0-9][0-9]_*.ipynb"))):
+        name = os.path.basename(path)
+        nb = grading_version(nbformat.read(path, as_version=4), name, url)
+        _normalise_ids(nb)
+        target = os.path.join(folder, "source", name[: -len(".ipynb")], name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w") as f:
+            f.write(nbformat.writes(nb) + "\n")
+        written.append(target)
+    return written
 
 
 def _normalise_ids(nb) -> None:
@@ -126,9 +212,15 @@ def build(check: bool = False, root: str = ROOT) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only report files that are out of date")
+    parser.add_argument("--grading", metavar="DIR", help="write an nbgrader course folder (DIR/source/<lesson>/) instead")
     args = parser.parse_args(argv)
+    if args.grading:
+        for path in write_grading(args.grading):
+            print("wrote " + path)
+        print(f"next: cd {args.grading} && nbgrader generate_assignment <lesson>, e.g. 00_start_here (see docs/teachers.md)")
+        return 0
     changed = build(check=args.check)
     for path in changed:
         print(("out of date: " if args.check else "wrote ") + path)
