@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course.gan import Discriminator, GANConfig, d_loss
+from course.train import predict
 from course.validate import require_images
 
 
@@ -134,12 +135,9 @@ def train_superres(cfg: SRConfig, x_high: torch.Tensor, device: torch.device | s
     return model.eval(), history
 
 
-@torch.no_grad()
 def upscale(model: SRNet, x_low: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Return the model's high-resolution images for every low-resolution image, in batches, on the CPU."""
-    model.eval()
-    device = next(model.parameters()).device
-    return torch.cat([model(x_low[i : i + batch_size].to(device)).cpu() for i in range(0, len(x_low), batch_size)])
+    return predict(model, x_low, batch_size)
 
 
 def high_frequency_energy(x: torch.Tensor) -> float:
