@@ -1,4 +1,5 @@
-"""Exercise checks of 02_neural_network: ReLU's backward pass, softmax cross-entropy, one training step."""
+"""Exercise checks of 02_neural_network: the backward passes of ReLU, of the linear layer and of the whole MLP,
+softmax cross-entropy, one training step."""
 from __future__ import annotations
 
 import copy
@@ -92,3 +93,86 @@ def check_train_step(fn: Callable) -> None:
     if not torch.allclose(model.weight.detach(), ref_weights[1], atol=1e-6):
         raise Hint("one step is right but two steps are not: gradients add up across backward() calls, "
                    "so call opt.zero_grad() before loss.backward() in every step")
+
+
+@exercise_check
+def check_linear_backward(fn: Callable) -> None:
+    """Check `fn(grad_out, x, weight)` returns (grad_x, grad_weight, grad_bias) of y = x @ weight.T + b, as autograd does (02)."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(5, 3, generator=g, requires_grad=True)
+    weight = torch.randn(4, 3, generator=g, requires_grad=True)
+    bias = torch.randn(4, generator=g, requires_grad=True)
+    grad_out = torch.randn(5, 4, generator=g)
+    (x @ weight.T + bias).backward(grad_out)  # autograd's answer
+    try:
+        got = fn(grad_out, x.detach(), weight.detach())
+    except RuntimeError as err:
+        if "shape" not in str(err):
+            raise
+        raise Hint(f"shapes do not fit ({err}): grad_out is (B, n_out), x (B, n_in), weight (n_out, n_in); "
+                   "grad_x = grad_out @ weight and grad_weight = grad_out.T @ x") from None
+    expect(got is not None, "your function returned None: end with `return grad_x, grad_weight, grad_bias`")
+    expect(isinstance(got, (tuple, list)) and len(got) == 3, "return three tensors: grad_x, grad_weight, grad_bias")
+    grad_x, grad_weight, grad_bias = (expect_tensor(v, name) for v, name in zip(got, ("grad_x", "grad_weight", "grad_bias")))
+    if tuple(grad_x.shape) == (5, 4):
+        raise Hint("grad_x has the shape of the output (B, n_out); it must have the input's shape (B, n_in): grad_out @ weight")
+    expect_shape(grad_x, (5, 3), "grad_x (the input's shape, B x n_in)")
+    if same_values(grad_x, grad_out @ weight.detach() * 0.2):
+        raise Hint("grad_x is divided by the batch size: the 1/B of the mean loss is already inside grad_out")
+    expect_close(grad_x, x.grad, "grad_x")
+    if tuple(grad_weight.shape) == (3, 4):
+        raise Hint("grad_weight has shape (n_in, n_out), the transpose of the weight: use grad_out.T @ x, shape (n_out, n_in)")
+    if tuple(grad_weight.shape) == (5, 4, 3):
+        raise Hint("grad_weight has one matrix per example: the weight is shared by the whole batch, so sum over it "
+                   "(grad_out.T @ x does the sum)")
+    expect_shape(grad_weight, (4, 3), "grad_weight (the weight's shape, n_out x n_in)")
+    if same_values(grad_weight, weight.grad / 5):
+        raise Hint("grad_weight is averaged over the batch: sum it instead (grad_out.T @ x); grad_out already holds the 1/B")
+    expect_close(grad_weight, weight.grad, "grad_weight")
+    if tuple(grad_bias.shape) == (5, 4):
+        raise Hint("grad_bias has one row per example: the bias is shared by the whole batch, sum over it, grad_out.sum(0)")
+    expect_shape(grad_bias, (4,), "grad_bias (n_out,)")
+    if same_values(grad_bias, bias.grad / 5):
+        raise Hint("grad_bias is averaged over the batch: sum it, grad_out.sum(0); grad_out already holds the 1/B")
+    expect_close(grad_bias, bias.grad, "grad_bias")
+
+
+@exercise_check
+def check_mlp_backward(fn: Callable) -> str:
+    """Check `fn(layers, inputs, grad_logits)` returns every parameter's gradient of a small MLP, as autograd does (02)."""
+    from course.mlp import MLP, MLPConfig, softmax_cross_entropy_backward
+
+    model = MLP(MLPConfig(n_in=6, hidden=(5, 4), n_classes=3, seed=1))
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(7, 6, generator=g), torch.tensor([0, 2, 1, 1, 0, 2, 2])
+    logits, inputs = model.forward_keeping_inputs(x)
+    F.cross_entropy(logits, y).backward()
+    try:
+        got = fn(model.layers, [h.detach() for h in inputs], softmax_cross_entropy_backward(logits.detach(), y))
+    except RuntimeError as err:
+        if "shape" not in str(err) and "size" not in str(err):
+            raise
+        raise Hint("shapes do not fit: go through the layers from the LAST to the first, "
+                   "for i in reversed(range(len(layers))); the gradient of the logits belongs to the last layer, "
+                   "and layer i gets its own input, inputs[i]") from None
+    expect(got is not None, "your function returned None: end with `return grads`")
+    expect(isinstance(got, dict), f"return a dict {{parameter name: gradient}}, got {type(got).__name__}")
+    names = [name for name, _ in model.named_parameters()]
+    missing = [name for name in names if name not in got]
+    if missing and any(key.startswith("layers.") for key in got):
+        raise Hint(f"no gradient for {missing}: every Linear layer has a weight and a bias, and each needs its gradient")
+    expect(not missing, f"the keys should be named like model.named_parameters(), e.g. 'layers.0.weight'; "
+                        f"you have {sorted(got)[:4]}: use f'layers.{{i}}.{{name}}'")
+    for name, p in model.named_parameters():
+        grad = expect_tensor(got[name], f"the gradient of {name}")
+        expect_shape(grad, tuple(p.shape), f"the gradient of {name}")
+    last = names[-2]  # layers.4.weight: right if the chain starts from grad_logits
+    expect_close(got[last], dict(model.named_parameters())[last].grad, f"the gradient of {last} (the last layer)")
+    if same_values(got["layers.0.weight"], torch.zeros_like(got["layers.0.weight"])):
+        raise Hint("the first layer's gradient is zero: pass the gradient each layer returns on to the layer before it")
+    for name, p in model.named_parameters():
+        if not same_values(got[name], p.grad):
+            raise Hint(f"{name} is wrong although the last layer is right: each layer must receive the gradient returned "
+                       "by the layer AFTER it (grad, param_grads = layer.backward(inputs[i], grad)), "
+                       "and layer i's input is inputs[i]")
+    return "Backpropagation by hand, equal to autograd for every parameter."
