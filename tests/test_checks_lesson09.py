@@ -1,10 +1,13 @@
 import math
 
+import torch
+import torch.nn.functional as F
+from torch import nn
 
-from course.checks.lesson09 import check_attention, check_encode_caption
+from course.checks.lesson09 import check_attention, check_cross_attention, check_encode_caption
 from course.attention import attention
 from course.text import PAD, START, words_of
-from exercise_checks import assert_hints, assert_not_done
+from exercise_checks import assert_hints, assert_not_done, assert_passes
 
 
 def _encode(caption, vocab, max_len):
@@ -13,7 +16,7 @@ def _encode(caption, vocab, max_len):
 
 
 def test_blank_exercises_say_not_done(capsys):
-    for check in (check_encode_caption, check_attention):
+    for check in (check_encode_caption, check_attention, check_cross_attention):
         assert_not_done(check, capsys)
 
 
@@ -45,3 +48,76 @@ def test_attention_hints(capsys):
         "raised RuntimeError": lambda q, k, v, mask=None: (q @ k).softmax(-1) @ v,
     }
     assert_hints(check_attention, wrong, capsys)
+
+
+class CrossAttention(nn.Module):
+    """The solution of exercise 3, with switches for typical mistakes."""
+
+    def __init__(self, channels, context_dim, mistake=None):
+        super().__init__()
+        self.to_q = nn.Linear(channels, channels)
+        self.to_k = nn.Linear(context_dim, channels)
+        self.to_v = nn.Linear(context_dim, channels)
+        self.out = nn.Linear(channels, channels)
+        self.mistake = mistake
+
+    def forward(self, x, context, mask=None):
+        b, c, h, w = x.shape
+        pixels = x.reshape(b, h * w, c) if self.mistake == "layout" else x.flatten(2).transpose(1, 2)  # (B, H*W, C)
+        q, k, v = self.to_q(pixels), self.to_k(context), self.to_v(context)
+        if mask is not None and self.mistake != "no mask":
+            mask = ~mask if self.mistake == "inverted" else mask
+            mask = mask[:, None, :]
+        else:
+            mask = None
+        if self.mistake == "unscaled":
+            out = (q @ k.transpose(-2, -1)).softmax(-1) @ v
+        else:
+            out = attention(q, k, v, mask)
+        out = self.out(out)  # (B, H*W, C)
+        if self.mistake == "flat":
+            return out
+        out = out.transpose(1, 2).reshape(b, c, h, w)
+        return out if self.mistake == "no residual" else x + out
+
+
+class SwappedRoles(CrossAttention):
+    def __init__(self, channels, context_dim):
+        super().__init__(channels, context_dim)
+        self.to_q = nn.Linear(context_dim, channels)
+        self.to_k = nn.Linear(channels, channels)
+
+
+def test_cross_attention(capsys):
+    assert_passes(check_cross_attention, CrossAttention, capsys)
+    assert_hints(check_cross_attention, {
+        "add the input back": lambda c, d: CrossAttention(c, d, "no residual"),
+        "not scaled": lambda c, d: CrossAttention(c, d, "unscaled"),
+        "mixes pixels and channels": lambda c, d: CrossAttention(c, d, "layout"),
+        "mask is ignored": lambda c, d: CrossAttention(c, d, "no mask"),
+        "mask is inverted": lambda c, d: CrossAttention(c, d, "inverted"),
+        "reshape back to an image": lambda c, d: CrossAttention(c, d, "flat"),
+        "queries come from the pixels": SwappedRoles,
+        "self.to_q": lambda c, d: nn.Linear(c, d),
+    }, capsys)
+
+
+def test_cross_attention_reference_is_the_packages_cross_attention():
+    # the package's CrossAttention (several heads, a position embedding, GroupNorm) reduces to the exercise's
+    # reference with one head, no position embedding and no normalisation: checked against SDPA in the check
+    from course.checks.lesson09 import reference_cross_attention
+    from course.unet import CrossAttention as PackageCrossAttention
+
+    torch.manual_seed(0)
+    layer = PackageCrossAttention(8, 6, size=4, n_heads=1, groups=1)
+    x, context = torch.randn(2, 8, 4, 4), torch.randn(2, 5, 6)
+    mask = torch.tensor([[True] * 3 + [False] * 2, [True] * 5])
+    one_head = nn.Module()
+    one_head.to_q = layer.attn.to_q
+    k_weight, v_weight = layer.attn.to_kv.weight.chunk(2, dim=0)
+    one_head.to_k, one_head.to_v = nn.Linear(6, 8, bias=False), nn.Linear(6, 8, bias=False)
+    one_head.to_k.weight.data, one_head.to_v.weight.data = k_weight, v_weight
+    one_head.out = layer.attn.out
+    normed = layer.norm(x) + layer.pos
+    want = reference_cross_attention(one_head, normed, context, mask) - normed + x
+    assert torch.allclose(layer(x, context, mask), want, atol=1e-5)

@@ -1,5 +1,4 @@
-"""Exercise checks for 09_text_to_image: the tokenizer and attention by hand (its guidance exercise is
-lesson 08's, checked by course.checks.lesson08.check_guidance).
+"""Exercise checks for 09_text_to_image: the tokenizer, attention by hand, and cross-attention from pixels to words.
 
 Taught in 09_text_to_image. Each `check_<exercise>(fn)` runs the learner's function on small
 inputs, compares it with the package's version and names the usual mistakes.
@@ -72,3 +71,69 @@ def check_attention(fn: Callable) -> None:
     if same_values(got, F.scaled_dot_product_attention(q, k, v, attn_mask=~mask)):
         raise Hint("the mask is inverted: True means 'may look', so fill the scores where mask is False")
     expect_close(got, want, "the attention output with a padding mask")
+
+
+def reference_cross_attention(module, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Return x + out(attention(queries from the pixels of x, keys and values from context)), with the module's own
+    layers `to_q`, `to_k`, `to_v`, `out`, computed by F.scaled_dot_product_attention."""
+    b, c, h, w = x.shape
+    pixels = x.flatten(2).transpose(1, 2)  # (B, H*W, C)
+    q, k, v = module.to_q(pixels), module.to_k(context), module.to_v(context)  # (B, H*W, C), (B, T, C), (B, T, C)
+    attn_mask = None if mask is None else mask[:, None, :]  # (B, 1, T): the same for every pixel
+    out = module.out(F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask))  # (B, H*W, C)
+    return x + out.transpose(1, 2).reshape(b, c, h, w)
+
+
+def _cross_inputs():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 8, 3, 4, generator=g)  # (B, C, H, W): 12 pixels of 8 channels
+    context = torch.randn(2, 5, 6, generator=g)  # (B, T, D): 5 words of 6 numbers
+    mask = torch.tensor([[True, True, True, False, False], [True, True, True, True, False]])
+    return x, context, mask
+
+
+@exercise_check
+def check_cross_attention(fn: Callable) -> str:
+    """Check `fn(channels, context_dim)` builds cross-attention whose forward(x, context, mask) lets every pixel of x
+    (B, C, H, W) attend to the words of context (B, T, D) and adds the result to x, as F.scaled_dot_product_attention."""
+    torch.manual_seed(0)
+    module = fn(8, 6)
+    expect(isinstance(module, torch.nn.Module), f"CrossAttention(8, 6) should be an nn.Module, got {type(module).__name__}")
+    for name in ("to_q", "to_k", "to_v", "out"):
+        expect(isinstance(getattr(module, name, None), torch.nn.Linear),
+               f"the module needs a layer self.{name} = nn.Linear(...) (the check reads your layers by these names)")
+    expect(module.to_q.in_features == 8 and module.to_k.in_features == 6 and module.to_v.in_features == 6,
+           f"queries come from the pixels (channels = 8 numbers each), keys and values from the words (context_dim = 6): "
+           f"got to_q {module.to_q.in_features} -> ..., to_k {module.to_k.in_features} -> ..., to_v {module.to_v.in_features} -> ...")
+    x, context, mask = _cross_inputs()
+    got = expect_tensor(module(x, context, None), "the output")
+    if got.shape == (2, 12, 8):
+        raise Hint("got (B, H*W, C): reshape back to an image, out.transpose(1, 2).reshape(B, C, H, W), and add x")
+    expect_shape(got, tuple(x.shape), "the output for x (2, 8, 3, 4) and 5 words")
+    want = reference_cross_attention(module, x, context, None)
+    b, c, h, w = x.shape
+    if same_values(got, want - x):
+        raise Hint("add the input back (a residual connection): return x + the attention's output")
+    q = module.to_q(x.flatten(2).transpose(1, 2))
+    k, v = module.to_k(context), module.to_v(context)
+    raw = q @ k.transpose(-2, -1)
+    variants = {
+        "the scores are not scaled: divide q @ k^T by sqrt(d), with d = q.shape[-1]": raw.softmax(-1) @ v,
+        "softmax over the wrong axis: each pixel's weights over the words must sum to 1, dim=-1": (raw / math.sqrt(c)).softmax(-2) @ v,
+    }
+    for hint, out in variants.items():
+        if same_values(got, x + module.out(out).transpose(1, 2).reshape(b, c, h, w)):
+            raise Hint(hint)
+    wrong_layout = module.out(F.scaled_dot_product_attention(module.to_q(x.reshape(b, h * w, c)), k, v))
+    if same_values(got, x + wrong_layout.reshape(b, c, h, w)) or same_values(got, x + wrong_layout.transpose(1, 2).reshape(b, c, h, w)):
+        raise Hint("x.reshape(B, H*W, C) mixes pixels and channels: one vector per pixel is x.flatten(2).transpose(1, 2)")
+    expect_close(got, want, "the output without a mask", atol=1e-5)
+    got = expect_tensor(module(x, context, mask), "the output with a mask")
+    want = reference_cross_attention(module, x, context, mask)
+    if same_values(got, reference_cross_attention(module, x, context, None)):
+        raise Hint("the mask is ignored: the captions end in padding words, which no pixel may read "
+                   "(pass mask[:, None, :] to your attention, shape (B, 1, T))")
+    if same_values(got, reference_cross_attention(module, x, context, ~mask)):
+        raise Hint("the mask is inverted: True means 'may look'")
+    expect_close(got, want, "the output with a padding mask", atol=1e-5)
+    return "Every pixel asked every word; the words answered with their values."
