@@ -121,3 +121,22 @@ def test_cross_attention_reference_is_the_packages_cross_attention():
     normed = layer.norm(x) + layer.pos
     want = reference_cross_attention(one_head, normed, context, mask) - normed + x
     assert torch.allclose(layer(x, context, mask), want, atol=1e-5)
+
+
+def test_checks_leave_the_notebooks_random_state_alone(capsys):
+    # a check cell sits before the model is built and trained: checking (or not) must not change the model
+    from course.checks import lesson05, lesson08
+
+    def solution_encoder(latent_dim):
+        from test_checks_lesson05 import Encoder
+        return Encoder(latent_dim)
+
+    for check, fn in [(check_cross_attention, CrossAttention), (lesson05.check_vae_encoder, solution_encoder),
+                      (lesson08.check_sample_loop, lambda *a: None), (lesson08.check_train_step, lambda *a: None),
+                      (lesson05.check_negative_elbo, lambda *a: None)]:
+        torch.manual_seed(123)
+        want = torch.rand(3)
+        torch.manual_seed(123)
+        check(fn)
+        assert torch.equal(torch.rand(3), want), check.__name__
+    capsys.readouterr()

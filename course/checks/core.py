@@ -83,6 +83,18 @@ def exercise_check(check: Callable) -> Callable:
     return wrapper
 
 
+def own_rng(check: Callable) -> Callable:
+    """Wrap a check so that it leaves torch's global random state as it found it: a notebook's later cells
+    (model initialisation, training) draw from it, and must not depend on whether an exercise was checked."""
+
+    @functools.wraps(check)
+    def wrapper(*args, **kwargs):
+        with torch.random.fork_rng(devices=[]):
+            return check(*args, **kwargs)
+
+    return wrapper
+
+
 def same_values(a, b, atol: float = 1e-5) -> bool:
     """Return True when `a` and `b` have the same shape and values (within `atol`): for recognising a known mistake."""
     a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()

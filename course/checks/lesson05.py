@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 
 from course.autoencoder import kl_divergence
-from course.checks.core import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor, same_values
+from course.checks.core import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor, own_rng, same_values
 from course.metrics import psnr
 
 
@@ -84,6 +84,7 @@ def check_kl_divergence(fn: Callable) -> None:
 
 
 @exercise_check
+@own_rng
 def check_vae_encoder(fn: Callable) -> None:
     """Check `fn(latent_dim)` builds a module mapping images (B, 1, 28, 28) to (mu, logvar), each (B, latent_dim) (05_autoencoder)."""
     torch.manual_seed(0)
@@ -136,6 +137,7 @@ def _elbo_parts(model, x: torch.Tensor, seed: int, sample: bool = True) -> dict[
 
 
 @exercise_check
+@own_rng
 def check_negative_elbo(fn: Callable) -> str:
     """Check `fn(model, x, beta)` returns the negative ELBO, mean over the batch of BCE (summed over pixels) + beta * KL."""
     from course.autoencoder import Autoencoder, AutoencoderConfig

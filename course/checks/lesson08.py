@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.checks.core import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor, same_values
+from course.checks.core import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor, own_rng, same_values
 from course.diffusion import NoiseSchedule, ScheduleConfig
 
 
@@ -156,6 +156,7 @@ def _same_weights(a: dict, b: dict, atol: float = 1e-4) -> bool:
 
 
 @exercise_check
+@own_rng
 def check_train_step(fn: Callable) -> None:
     """Check `fn(model, opt, x0, alpha_bar, generator)`: random t per image, Gaussian noise, x_t, the squared error
     between the model's output and the noise, one optimiser step; returns the loss (Ho et al. 2020, alg. 1)."""
@@ -227,6 +228,7 @@ def reference_ddim_loop(model: nn.Module, alpha_bar: torch.Tensor, x: torch.Tens
 
 
 @exercise_check
+@own_rng
 def check_sample_loop(fn: Callable) -> None:
     """Check `fn(model, alpha_bar, x_T, steps)` runs DDIM from x_T through the decreasing `steps` to a clean sample."""
     _, _, _, alpha_bar = _noising_inputs()

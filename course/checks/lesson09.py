@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from course.checks.core import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor, same_values
+from course.checks.core import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor, own_rng, same_values
 from course.text import PAD, START, Tokenizer
 
 _VOCAB = (PAD, START, "a", "at", "blue", "circle", "left", "red", "small", "the", "top")
@@ -93,6 +93,7 @@ def _cross_inputs():
 
 
 @exercise_check
+@own_rng
 def check_cross_attention(fn: Callable) -> str:
     """Check `fn(channels, context_dim)` builds cross-attention whose forward(x, context, mask) lets every pixel of x
     (B, C, H, W) attend to the words of context (B, T, D) and adds the result to x, as F.scaled_dot_product_attention."""
