@@ -2,7 +2,7 @@
 
 Taught in 10_limits. A generator fitted to skewed data does not simply mirror the skew: a GAN, which is
 rewarded for samples the discriminator cannot tell from real ones, tends to drop a rare class altogether
-(Arora & Zhang 2017 measured GANs' missing modes; Bloomberg's 2023 analysis of Stable Diffusion found
+(lesson 07 measured GANs dropping modes; Bloomberg's 2023 analysis of Stable Diffusion found
 occupations' gender and skin-tone shares pushed past the real-world ones).
 """
 from __future__ import annotations
