@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from course.bias import amplification, class_shares, rebalanced, skewed_subset
-from course.flops import energy_kwh, growth_exponent, step_flops, training_step_flops
+from course.flops import PUBLISHED, energy_kwh, growth_exponent, step_flops, training_step_flops
+from course.latent import lesson08_config
 from course.memorise import copies_found, copy_threshold, nearest_neighbours, with_duplicates
 from course.watermark import (ATTACKS, correlation_z, crop_border, detect_watermark, detection_rates, embed_watermark,
                               high_pass, jpeg, watermark_key)
@@ -100,3 +101,16 @@ def test_growth_exponent_and_energy():
     sizes = [16, 28, 56]
     assert abs(growth_exponent(sizes, [3 * s**2 for s in sizes]) - 2) < 1e-9
     assert energy_kwh(3600, 1000) == 1.0
+
+
+def test_published_figures_agree_with_each_other():
+    sd = PUBLISHED["Stable Diffusion v1"]
+    assert sd["kwh"] == 37_500  # 150,000 A100-hours at 250 W
+    assert abs(sd["kg_co2eq"] / sd["kwh"] - 0.3) < 1e-9  # the model card's 11,250 kg: 0.3 kg CO2eq per kWh
+    assert 1e22 < sd["flop"] < PUBLISHED["DALL-E 2"]["flop"]
+
+
+def test_lesson08_config_is_lesson_08s_cpu_latent_model():
+    cfg = lesson08_config("cpu")
+    assert (cfg.unet.in_channels, cfg.unet.size, cfg.unet.widths, cfg.unet.n_classes) == (4, 7, (32, 64), 10)
+    assert (cfg.train_steps, cfg.batch_size, cfg.prediction, cfg.weighting) == (800, 256, "v", "min_snr")
