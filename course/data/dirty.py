@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from course.data.glyphs import DIGITS, render_digits
+from course.data.glyphs import DIGITS, course_digits
 from course.data.imagefolder import to_uint8
 
 # The digits a hurried labeller mixes up (each maps to its look-alike).
@@ -61,7 +61,7 @@ def make_dirty_glyphs(root: str, n: int = 4000, seed: int = 0, n_corrupt: int = 
     """
     g = torch.Generator().manual_seed(seed)
     y_true = (torch.arange(n) % 10)[torch.randperm(n, generator=g)]
-    x = render_digits(y_true, 28, generator=g)
+    x = course_digits(y_true, 28, generator=g)
     y_given = y_true.clone()
     n_wrong = round(mislabel_rate * n)
     wrong = torch.randperm(n, generator=g)[:n_wrong]

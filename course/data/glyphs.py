@@ -1,13 +1,17 @@
-"""Glyph digits: an MNIST-like data set rendered offline from the fonts matplotlib ships.
+"""The course's digits: handwriting-like pen strokes, with a share of typeset digits from fonts.
 
-Taught in 00_start_here. Each image is a digit drawn by one of matplotlib's fonts, then bent by a
-random affine map (rotation, scale, shear, shift), an elastic warp and a stroke-width change, so
-that a classifier has real work to do.
+Taught in 00_start_here. Three quarters of the images are drawn as pen strokes
+(`course.data.handwriting`); a quarter are digits of one of matplotlib's fonts, bent by a random
+affine map (rotation, scale, shear, shift), an elastic warp and a stroke-width change. Both are
+normalised like MNIST (ink in a 20 x 20 box of 28 x 28). The set is cached on disk after its
+first generation.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import glob
+import hashlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -17,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from course.data.handwriting import PenStyle, draw_digits
 from course.data.image_dataset import ImageDataset
 
 DIGITS = "0123456789"
@@ -172,16 +177,67 @@ def render_digits(
     return out.clamp_(0, 1)
 
 
-def glyph_digits(
-    n_train: int = 30000, n_test: int = 5000, size: int = 28, seed: int = 0, style: GlyphStyle | None = None
-) -> ImageDataset:
-    """Return the glyph-digit data set: balanced classes, deterministic for a given seed."""
+def mixed_fonts() -> list[str]:
+    """Return the fonts whose digits join the handwriting: the plain sans-serif ones, as close to a pen as fonts get.
+
+    Serifs and bold strokes would give typeset digits away; the monospaced fonts' slashed zero is no handwritten 0.
+    """
+    return [name for name in digit_fonts()
+            if name in ("DejaVuSans", "DejaVuSans-Oblique", "cmss10")]
+
+
+FONT_SHARE = 0.1  # a few typeset digits add shapes the strokes miss
+FONT_STYLE = GlyphStyle(rotation=10, scale=(0.9, 1.05), shear=0.25, shift=0.03, fill=20 / 28)  # MNIST's 20-in-28 box
+HAND_STYLE = PenStyle(jitter=0.03, elastic=0.045)
+
+
+def course_digits(labels: torch.Tensor, size: int = 28, generator: torch.Generator | None = None,
+                  font_share: float = FONT_SHARE, hand: PenStyle = HAND_STYLE) -> torch.Tensor:
+    """Return images (N, 1, size, size) in [0, 1] of the digits in `labels`: pen strokes, `font_share` from fonts."""
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    g = generator or torch.Generator().manual_seed(0)
+    hand = dataclasses.replace(hand, size=size, box=hand.box * size / 28)
+    x = draw_digits(labels, hand, g)
+    typeset = torch.rand(labels.numel(), generator=g) < font_share
+    if typeset.any():
+        usable = torch.tensor([digit_fonts().index(name) for name in mixed_fonts()])
+        fonts = usable[torch.randint(len(usable), (int(typeset.sum()),), generator=g)]
+        x[typeset] = render_digits(labels[typeset], size, FONT_STYLE, g, fonts=fonts)
+    return (x * 255).round_() / 255  # 8-bit levels, like MNIST's files (and identical from the disk cache)
+
+
+def glyph_digits(n_train: int = 30000, n_test: int = 5000, size: int = 28, seed: int = 0,
+                 font_share: float = FONT_SHARE) -> ImageDataset:
+    """Return the course's digit data set: balanced classes, deterministic for a given seed, cached on disk."""
     if n_train < 0 or n_test < 0:
         raise ValueError("n_train and n_test must be non-negative")
-    g = torch.Generator().manual_seed(seed)
-    y_train = torch.arange(n_train) % 10
-    y_train = y_train[torch.randperm(n_train, generator=g)]
-    y_test = (torch.arange(n_test) % 10)[torch.randperm(n_test, generator=g)]
-    x_train = render_digits(y_train, size, style, g)
-    x_test = render_digits(y_test, size, style, g)
-    return ImageDataset("glyphs", x_train, y_train, x_test, y_test, list(DIGITS), {"fonts": digit_fonts()})
+    from course.cache import cache_dir
+
+    key = repr((n_train, n_test, size, seed, font_share, HAND_STYLE, FONT_STYLE, _VERSION))
+    path = os.path.join(cache_dir(), "data", f"digits-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt")
+    try:
+        x_train, y_train, x_test, y_test = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError):
+        g = torch.Generator().manual_seed(seed)
+        y_train = (torch.arange(n_train) % 10)[torch.randperm(n_train, generator=g)]
+        y_test = (torch.arange(n_test) % 10)[torch.randperm(n_test, generator=g)]
+        x_train = course_digits(y_train, size, g, font_share)
+        x_test = course_digits(y_test, size, g, font_share)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        torch.save((_to_bytes(x_train), y_train, _to_bytes(x_test), y_test), tmp)
+        os.replace(tmp, path)  # atomic: a reader never sees half a file
+        return _dataset(x_train, y_train, x_test, y_test, font_share)
+    return _dataset(x_train.float() / 255, y_train, x_test.float() / 255, y_test, font_share)
+
+
+def _to_bytes(x: torch.Tensor) -> torch.Tensor:
+    return (x * 255).round().to(torch.uint8)
+
+
+_VERSION = 1  # bump when the drawing changes, so cached sets are redrawn
+
+
+def _dataset(x_train, y_train, x_test, y_test, font_share) -> ImageDataset:
+    info = {"sources": f"{1 - font_share:.0%} pen strokes, {font_share:.0%} fonts", "fonts": mixed_fonts()}
+    return ImageDataset("glyphs", x_train, y_train, x_test, y_test, list(DIGITS), info)
