@@ -50,8 +50,21 @@ def test_load_from_a_local_folder(tmp_path):
 def test_missing_folder_and_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_real("mnist", root=str(tmp_path / "nowhere"))
-    with pytest.raises(FileNotFoundError, match="lacks train-images"):
+    with pytest.raises(FileNotFoundError, match="lacks train-images.*the two t10k files at least"):
         load_real("fashion-mnist", root=str(tmp_path))
+
+
+def test_a_folder_with_only_test_files_gives_a_test_set(tmp_path, capsys):
+    folder = str(tmp_path)
+    rng = np.random.default_rng(1)
+    write_idx(os.path.join(folder, "mnist-dev-images-idx3-ubyte.gz"), rng.integers(0, 256, (7, 28, 28)))  # a renamed slice
+    write_idx(os.path.join(folder, "mnist-dev-labels-idx1-ubyte.gz"), rng.integers(0, 10, 7))
+    ds = load_real("mnist", root=folder)
+    assert ds.x_test.shape == (7, 1, 28, 28) and ds.x_train.shape == (0, 1, 28, 28) and len(ds.y_train) == 0
+    assert "only the test files" in capsys.readouterr().out
+    os.remove(os.path.join(folder, "mnist-dev-labels-idx1-ubyte.gz"))
+    with pytest.raises(FileNotFoundError, match="lacks .*t10k-labels"):
+        load_real("mnist", root=folder)
 
 
 def test_download_verifies_sha256(tmp_path):

@@ -122,10 +122,19 @@ def _find(folder: str, name: str) -> str | None:
     return None
 
 
+def _find_test_like(folder: str, name: str) -> str | None:
+    """Return the one file in `folder` that holds test images (or labels) under another name, e.g. a slice
+    called mnist-dev-images-idx3-ubyte.gz; None when there is none or more than one."""
+    kind = "images-idx3" if "images" in name else "labels-idx1"
+    found = [f for f in sorted(os.listdir(folder)) if kind in f and not f.startswith("train")]
+    return os.path.join(folder, found[0]) if len(found) == 1 else None
+
+
 def load_real(name: str = "mnist", root: str | None = None, download_missing: bool = True, timeout: float = 10.0) -> ImageDataset:
     """Return MNIST or Fashion-MNIST as an ImageDataset (images (N, 1, 28, 28) floats in [0, 1]).
 
-    `root`: a folder that already holds the four IDX files (gzipped or not); nothing is downloaded.
+    `root`: a folder that already holds the four IDX files (gzipped or not); nothing is downloaded. A folder
+    with only the two test files (any names containing images-idx3 / labels-idx1) gives an empty training set.
     Otherwise the files are cached under course.cache.cache_dir() and downloaded if missing.
     """
     from course.cache import cache_dir
@@ -136,10 +145,13 @@ def load_real(name: str = "mnist", root: str | None = None, download_missing: bo
     if root is not None:
         if not os.path.isdir(root):
             raise FileNotFoundError(f"folder {root!r} does not exist: name the folder that holds the {name} IDX files")
-        paths = {f: _find(root, f) for f in src["sha256"]}
+        paths = {f: _find(root, f) or (_find_test_like(root, f) if f.startswith("t10k") else None) for f in src["sha256"]}
         missing = [f for f, p in paths.items() if p is None]
+        if any(f.startswith("t10k") for f in missing):
+            raise FileNotFoundError(f"{root!r} lacks {', '.join(missing)}: put the four {name} IDX files there "
+                                    "(the two t10k files at least, for a test set only)")
         if missing:
-            raise FileNotFoundError(f"{root!r} lacks {', '.join(missing)}: put the four {name} IDX files there")
+            print(f"{root!r} has only the test files ({', '.join(missing)} missing): the training set is empty")
     else:
         folder = os.path.join(cache_dir(), name)
         paths = {}
@@ -150,7 +162,7 @@ def load_real(name: str = "mnist", root: str | None = None, download_missing: bo
                     raise DatasetUnavailable(f"{name} is not in the cache {folder}; pass download_missing=True when online")
                 _download_any([u + f for u in src["urls"]], cached, digest, timeout)
             paths[f] = cached
-    arrays = {f: read_idx(p) for f, p in paths.items()}
+    arrays = {f: read_idx(p) if p else np.zeros((0, 28, 28) if "images" in f else (0,), np.uint8) for f, p in paths.items()}
 
     def images(a):  # (N, 28, 28) bytes -> (N, 1, 28, 28) floats
         return torch.from_numpy(a.astype(np.float32) / 255.0)[:, None]
