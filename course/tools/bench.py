@@ -64,6 +64,31 @@ def run_notebook(path: str, save: bool = False, timeout: int = 1800) -> dict:
             "budget_seconds": nb.metadata.get("course", {}).get("budget_seconds"), "metrics": metrics, "error": error}
 
 
+def run_transfer(folder: str | None) -> dict | None:
+    """Measure the course's digits and judge on real digits (course.tools.transfer); None, with a note, without them."""
+    from course.report import METRICS_ENV
+    from course.tools import transfer
+
+    folder = folder or transfer.DEFAULT_FOLDER
+    if not os.path.isdir(folder):
+        print(f"real-digit measurement skipped: no folder {folder} (a maintainer's measuring stick, not course data)")
+        return None
+    fd, metrics_file = tempfile.mkstemp(suffix=".jsonl")
+    os.close(fd)
+    os.environ[METRICS_ENV] = metrics_file
+    error, start = None, time.perf_counter()
+    try:
+        transfer.measure(folder)
+    except AssertionError as err:
+        error = str(err)
+    seconds = time.perf_counter() - start
+    with open(metrics_file) as f:
+        metrics = [json.loads(line) for line in f if line.strip()]
+    os.remove(metrics_file)
+    return {"notebook": "real digits (transfer)", "seconds": round(seconds, 1), "budget_seconds": None,
+            "metrics": metrics, "error": error}
+
+
 def format_row(row: dict) -> list[str]:
     """Return the printed lines for one notebook's result."""
     budget = row["budget_seconds"]
@@ -81,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", help="names like 02 or 02_neural_network (default: all)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--save", action="store_true", help="store the executed outputs back into solutions/")
+    parser.add_argument("--real-digits", default=None, help="folder of real MNIST test digits for the transfer "
+                        "measurement (default when running every notebook: ../shared/data/mnist-dev, if present)")
     args = parser.parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     os.environ.setdefault("COURSE_CACHE", tempfile.mkdtemp(prefix="course-bench-"))  # every model trains for real
@@ -89,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         row = run_notebook(path, save=args.save)
         rows.append(row)
         print("\n".join(format_row(row)), flush=True)
+    if args.real_digits or not args.notebooks:
+        row = run_transfer(args.real_digits)
+        if row:
+            rows.append(row)
+            print("\n".join(format_row(row)), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
