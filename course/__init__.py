@@ -1,3 +1,3 @@
 """Generative Images from Scratch: the helper package the lessons build and then import."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
