@@ -81,6 +81,17 @@ def test_scores_order_real_degraded_noise(held_out_glyphs):
     assert rec == sorted(rec, reverse=True), rec
 
 
+def test_digit_judge_rejects_every_kind_of_junk(held_out_glyphs):
+    from course.judge import junk_test_set
+
+    junk = junk_test_set(held_out_glyphs.x_test)
+    assert set(junk) == {"noise", "blobs", "blurred averages", "grey shapes", "half-erased"}
+    for kind, x in junk.items():
+        assert x.shape == held_out_glyphs.x_test.shape and 0 <= x.min() and x.max() <= 1, kind
+        share = recognisability(judge_outputs(x)[1]["digit"])
+        assert share <= 0.05, (kind, share)  # at most 5 % of junk is called a recognisable digit
+
+
 def test_shapes_judge_reads_every_attribute():
     ds = shapes_dataset(n_train=0, n_test=300, seed=777)
     _, probs = judge_outputs(ds.x_test, "shapes")

@@ -187,7 +187,8 @@ def mixed_fonts() -> list[str]:
 
 
 FONT_SHARE = 0.1  # a few typeset digits add shapes the strokes miss
-FONT_STYLE = GlyphStyle(rotation=10, scale=(0.9, 1.05), shear=0.25, shift=0.03, fill=20 / 28)  # MNIST's 20-in-28 box
+FONT_STYLE = GlyphStyle(rotation=10, scale=(0.9, 1.05), shear=0.25, shift=0.03, strokes=("thin", "normal", "bold"),
+                        fill=20 / 28)  # MNIST's 20-in-28 box; no "heavy" strokes, which look stamped
 HAND_STYLE = PenStyle(jitter=0.03, elastic=0.045)
 
 
@@ -213,7 +214,7 @@ def glyph_digits(n_train: int = 30000, n_test: int = 5000, size: int = 28, seed:
         raise ValueError("n_train and n_test must be non-negative")
     from course.cache import cache_dir
 
-    key = repr((n_train, n_test, size, seed, font_share, HAND_STYLE, FONT_STYLE, _VERSION))
+    key = repr((n_train, n_test, size, seed, font_share, HAND_STYLE, FONT_STYLE, mixed_fonts(), _VERSION))
     path = os.path.join(cache_dir(), "data", f"digits-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt")
     try:
         x_train, y_train, x_test, y_test = torch.load(path, weights_only=True)
