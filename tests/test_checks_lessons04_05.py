@@ -1,57 +1,12 @@
-"""Each check of lessons 04-05 passes on the solution, says "not done yet" on a blank, and names typical mistakes."""
+"""Each check of lesson 05 passes on the solution, says "not done yet" on a blank, and names typical mistakes."""
 import math
 
 import torch
-import torch.nn.functional as F
 
-from course.checks import lesson04, lesson05
+from course.checks import lesson05
 from course.autoencoder import kl_divergence
-from course.conv import conv2d_im2col, conv_output_size, maxpool2d
 from course.metrics import psnr
 from exercise_checks import assert_hints, assert_not_done, assert_passes
-
-
-def test_output_size(capsys):
-    assert_passes(lesson04.check_output_size, conv_output_size, capsys)
-    assert_not_done(lesson04.check_output_size, capsys)
-    assert_hints(lesson04.check_output_size, {
-        "+ 1": lambda n, k, p, s: (n + 2 * p - k) // s,
-        "BOTH sides": lambda n, k, p, s: (n + p - k) // s + 1,
-        "divide by the stride": lambda n, k, p, s: n + 2 * p - k + 1,
-        "floor division": lambda n, k, p, s: (n + 2 * p - k) / s + 1,
-        "return": lambda n, k, p, s: None,
-    }, capsys)
-
-
-def test_conv2d_im2col(capsys):
-    def with_f_unfold(x, weight, bias=None, stride=1, padding=0):
-        b, _, h, w = x.shape
-        c_out, _, k, _ = weight.shape
-        out = weight.reshape(c_out, -1) @ F.unfold(x, k, stride=stride, padding=padding)
-        if bias is not None:
-            out = out + bias[:, None]
-        return out.reshape(b, c_out, (h + 2 * padding - k) // stride + 1, (w + 2 * padding - k) // stride + 1)
-
-    assert_passes(lesson04.check_conv2d_im2col, conv2d_im2col, capsys)
-    assert_passes(lesson04.check_conv2d_im2col, with_f_unfold, capsys)
-    assert_not_done(lesson04.check_conv2d_im2col, capsys)
-    assert_hints(lesson04.check_conv2d_im2col, {
-        "bias is missing": lambda x, w, b=None, s=1, p=0: conv2d_im2col(x, w, None, s, p),
-        "flipped the kernel": lambda x, w, b=None, s=1, p=0: conv2d_im2col(x, w.flip(-1, -2), b, s, p),
-        "stride=1, padding=1": lambda x, w, b=None, s=1, p=0: conv2d_im2col(x, w, b, s, 0),
-        "stride=2": lambda x, w, b=None, s=1, p=0: conv2d_im2col(x, w, b, 1, p),
-    }, capsys)
-
-
-def test_maxpool2d(capsys):
-    assert_passes(lesson04.check_maxpool2d, maxpool2d, capsys)
-    assert_passes(lesson04.check_maxpool2d, lambda x, k: F.max_pool2d(x, k), capsys)
-    assert_not_done(lesson04.check_maxpool2d, capsys)
-    assert_hints(lesson04.check_maxpool2d, {
-        "average pooling": lambda x, k: F.avg_pool2d(x, k),
-        "overlap": lambda x, k: maxpool2d(x, k, 1),
-        "channel": lambda x, k: maxpool2d(x, k).amax(1, keepdim=True),
-    }, capsys)
 
 
 def test_psnr(capsys):
