@@ -135,12 +135,23 @@ def average_hash(x: torch.Tensor, hash_size: int = 16) -> torch.Tensor:
     return small > small.mean(dim=1, keepdim=True)
 
 
-def near_duplicate_pairs(x: torch.Tensor, max_distance: int = 4, hash_size: int = 16) -> list[tuple[int, int]]:
-    """Return the pairs (i, j), i < j, whose average hashes differ in at most `max_distance` bits."""
+def unit_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Return each image of `x` (N, C, H, W) as a centred row of length 1, (N, C*H*W): the dot product of two
+    rows is their pixels' correlation, blind to brightness and contrast."""
+    rows = x.flatten(1) - x.flatten(1).mean(1, keepdim=True)
+    return rows / rows.norm(dim=1, keepdim=True).clamp_min(1e-8)
+
+
+def near_duplicate_pairs(x: torch.Tensor, max_distance: int = 4, hash_size: int = 16,
+                         min_correlation: float = 0.98) -> list[tuple[int, int]]:
+    """Return the pairs (i, j), i < j, whose average hashes differ in at most `max_distance` bits and
+    whose pixels correlate at least `min_correlation` (the hash proposes, the pixels confirm)."""
     signs = average_hash(x, hash_size).float() * 2 - 1  # (N, bits) of +-1
     distance = (signs.shape[1] - signs @ signs.T) / 2  # Hamming distance between every two hashes, (N, N)
     i, j = torch.nonzero(torch.triu(distance <= max_distance, diagonal=1), as_tuple=True)
-    return list(zip(i.tolist(), j.tolist()))
+    rows = unit_pixels(x)
+    keep = (rows[i] * rows[j]).sum(1) >= min_correlation
+    return list(zip(i[keep].tolist(), j[keep].tolist()))
 
 
 def recall_precision(found: set, truth: set) -> tuple[float, float]:
