@@ -20,7 +20,7 @@ from course.tools import student
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NBGRADER = os.path.join(ROOT, ".cache", "grading-venv", "bin", "nbgrader")
-LESSON = "01_learning_from_data"  # fast (< 1 min), two exercises: one right and one wrong answer give 1 of 2 points
+LESSON = "01_learning_from_data"  # fast (< 1 min), four exercises: one wrong answer gives 3 of 4 points
 SOLUTIONS = sorted(glob.glob(os.path.join(ROOT, "solutions", "[0-9][0-9]_*.ipynb")))
 
 
@@ -112,7 +112,7 @@ def test_nbgrader_round_trip(tmp_path):
     solution = nbformat.read(course / "source" / LESSON / name, as_version=4)
     answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells
                if c.metadata.get("nbgrader", {}).get("solution")}
-    assert sorted(answers) == ["line_gradients", "poly_features"]
+    assert sorted(answers) == ["descend", "descend_autograd", "line_gradients", "poly_features"]
     wrong = {"poly_features": "return torch.stack([x**k for k in range(degree)], dim=1)"}  # misses x**degree
     for who, bodies in (("ada", {}), ("bob", wrong)):
         nb = nbformat.read(course / "release" / LESSON / name, as_version=4)
@@ -128,8 +128,8 @@ def test_nbgrader_round_trip(tmp_path):
     run("autograde", LESSON, "--Execute.timeout=300", timeout=900)
     run("export", "--to", str(tmp_path / "grades.csv"))
     rows = {r["student_id"]: r for r in csv.DictReader(open(tmp_path / "grades.csv"))}
-    assert float(rows["ada"]["max_score"]) == 2
-    assert (float(rows["ada"]["raw_score"]), float(rows["bob"]["raw_score"])) == (2, 1), rows
+    assert float(rows["ada"]["max_score"]) == 4  # one point per checked exercise
+    assert (float(rows["ada"]["raw_score"]), float(rows["bob"]["raw_score"])) == (4, 3), rows
     graded = nbformat.read(course / "autograded" / "bob" / LESSON / name, as_version=4)
     check = next(c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "check_poly_features")
     assert any(o.get("ename") == "AssertionError" and "poly_features" in o.get("evalue", "") for o in check.outputs)
