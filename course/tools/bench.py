@@ -35,29 +35,34 @@ def resolve(names: list[str]) -> list[str]:
     return found
 
 
-def run_notebook(path: str, save: bool = False, timeout: int = 1800) -> dict:
-    """Execute one notebook; return {'notebook', 'seconds', 'budget_seconds', 'metrics', 'error'}."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
+def measured(run, errors: type[BaseException] | tuple) -> tuple[list[dict], str | None, float]:
+    """Call `run()` with course.report recording into a fresh file; return (metrics, error line or None, seconds)."""
     from course.report import METRICS_ENV
 
-    nb = nbformat.read(path, as_version=4)
     fd, metrics_file = tempfile.mkstemp(suffix=".jsonl")
     os.close(fd)
-    os.environ[METRICS_ENV] = metrics_file  # the kernel inherits this environment
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": os.path.dirname(path)}})
-    error = None
-    start = time.perf_counter()
+    os.environ[METRICS_ENV] = metrics_file
+    error, start = None, time.perf_counter()
     try:
-        client.execute()
-    except CellExecutionError as err:
+        run()
+    except errors as err:
         error = str(err).strip().splitlines()[-1][:300]
     seconds = time.perf_counter() - start
     with open(metrics_file) as f:
         metrics = [json.loads(line) for line in f if line.strip()]
     os.remove(metrics_file)
+    return metrics, error, seconds
+
+
+def run_notebook(path: str, save: bool = False, timeout: int = 1800) -> dict:
+    """Execute one notebook; return {'notebook', 'seconds', 'budget_seconds', 'metrics', 'error'}."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": os.path.dirname(path)}})
+    metrics, error, seconds = measured(client.execute, CellExecutionError)  # the kernel inherits the environment
     if save and error is None:
         nbformat.write(nb, path)
     return {"notebook": os.path.basename(path).removesuffix(".ipynb"), "seconds": round(seconds, 1),
@@ -66,25 +71,13 @@ def run_notebook(path: str, save: bool = False, timeout: int = 1800) -> dict:
 
 def run_transfer(folder: str | None) -> dict | None:
     """Measure the course's digits and judge on real digits (course.tools.transfer); None, with a note, without them."""
-    from course.report import METRICS_ENV
     from course.tools import transfer
 
     folder = folder or transfer.DEFAULT_FOLDER
     if not os.path.isdir(folder):
-        print(f"real-digit measurement skipped: no folder {folder} (a maintainer's measuring stick, not course data)")
+        print(transfer.skipped(folder))
         return None
-    fd, metrics_file = tempfile.mkstemp(suffix=".jsonl")
-    os.close(fd)
-    os.environ[METRICS_ENV] = metrics_file
-    error, start = None, time.perf_counter()
-    try:
-        transfer.measure(folder)
-    except AssertionError as err:
-        error = str(err)
-    seconds = time.perf_counter() - start
-    with open(metrics_file) as f:
-        metrics = [json.loads(line) for line in f if line.strip()]
-    os.remove(metrics_file)
+    metrics, error, seconds = measured(lambda: transfer.measure(folder), AssertionError)
     return {"notebook": "real digits (transfer)", "seconds": round(seconds, 1), "budget_seconds": None,
             "metrics": metrics, "error": error}
 

@@ -90,6 +90,11 @@ def comparison_figure(folder: str, path: str, n: int = 60) -> str:
     return path
 
 
+def skipped(folder: str) -> str:
+    """Return the one line that says the measurement was skipped because `folder` is missing."""
+    return f"real-digit measurement skipped: no folder {folder} (a maintainer's measuring stick, not course data)"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--figure"]:
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     folder = argv[0] if argv else DEFAULT_FOLDER
     if not os.path.isdir(folder):
-        print(f"real-digit measurement skipped: no folder {folder} (a maintainer's measuring stick, not course data)")
+        print(skipped(folder))
         return 0
     try:
         measure(folder)
