@@ -316,18 +316,12 @@ def lesson07_gan(device: torch.device | str = "cpu", cfg: GANConfig | None = Non
     On a CPU it trains on one thread, as lesson 07 does, so whichever lesson trains it, the weights are the same.
     """
     cfg = cfg or best_config(device)
-    from course.autoencoder import latent_autoencoder
     from course.cache import trained
-    from course.data.glyphs import glyph_digits
     from course.device import cpu_threads, on_gpu
-    from course.latent import encode_latents
+    from course.latent import digit_latents
 
     def train():
-        x, y = x_train, y_train
-        if x is None:
-            digits = glyph_digits()
-            x, y = digits.x_train, digits.y_train
-        z = encode_latents(latent_autoencoder(device, x), x)  # (N, 4, 7, 7), unit std
+        z, y = digit_latents(device, x_train, y_train)
         with cpu_threads(torch.get_num_threads() if on_gpu(device) else 1):
             return train_gan(cfg, z, y, device, live=live, on_samples=on_samples)
 

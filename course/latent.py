@@ -58,6 +58,19 @@ def sample_digits(model: nn.Module, schedule: NoiseSchedule, labels: torch.Tenso
     return torch.cat(out)
 
 
+def digit_latents(device: torch.device | str = "cpu", x: torch.Tensor | None = None,
+                  y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (latents (N, 4, 7, 7) with unit std, labels) of `x`, `y` (default: the glyph digits' training set)
+    under lesson 05's latent autoencoder: what the latent GAN and latent diffusion train on."""
+    from course.autoencoder import latent_autoencoder
+    from course.data.glyphs import glyph_digits
+
+    if x is None:
+        digits = glyph_digits()
+        x, y = digits.x_train, digits.y_train
+    return encode_latents(latent_autoencoder(device, x), x), y
+
+
 def lesson05_vae(device: torch.device | str = "cpu", x_train: torch.Tensor | None = None,
                  cfg: AutoencoderConfig = VAE_CONFIG) -> Autoencoder:
     """Return lesson 05's VAE (eval mode, on `device`): loaded if lesson 05 trained it, else trained now the same way.
@@ -82,20 +95,14 @@ def lesson08_latent_diffusion(device: torch.device | str = "cpu", x_train: torch
                               y_train: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
     """Return (model, history) of lesson 08's latent diffusion model: loaded if lesson 08 cached it, else trained now the
     same way (about 80 s on a CPU). Sample it with `sample_digits(model, schedule, labels, (4, 7, 7), decode)`."""
-    from course.autoencoder import latent_autoencoder
     from course.cache import trained
-    from course.data.glyphs import glyph_digits
     from course.diffusion import train_diffusion
     from course.unet import UNet
 
     cfg = lesson08_config(device)
 
     def train():
-        x, y = x_train, y_train
-        if x is None:
-            digits = glyph_digits()
-            x, y = digits.x_train, digits.y_train
-        z = encode_latents(latent_autoencoder(device, x), x)  # (N, 4, 7, 7), unit std
+        z, y = digit_latents(device, x_train, y_train)
         return train_diffusion(cfg, z, y, device)
 
     return trained("08_latent_diffusion", cfg, lambda: UNet(cfg.unet), train, device)
