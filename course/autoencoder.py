@@ -223,7 +223,7 @@ LATENT_CONFIG = AutoencoderConfig(spatial=True, latent_channels=4, variational=T
 def trained_autoencoder(cfg: AutoencoderConfig, name: str, device: torch.device | str = "cpu",
                         x_train: torch.Tensor | None = None, live=None, data: str = "") -> tuple[Autoencoder, dict]:
     """Return (autoencoder in eval mode on `device`, history) cached as `name` with config `cfg`: loaded if trained
-    before, else trained now on x_train (default: the glyph digits' training images, as in lesson 05) and cached.
+    before, else trained now on x_train (default: the active data set's training images, as in lesson 05) and cached.
 
     On a CPU it trains on one thread, as lesson 05 does, so whichever lesson trains it, the weights are the same.
     `data` names the training images when they are not the default glyphs (part of the cache key).
@@ -234,9 +234,9 @@ def trained_autoencoder(cfg: AutoencoderConfig, name: str, device: torch.device 
     def train() -> tuple[Autoencoder, dict]:
         x = x_train
         if x is None:
-            from course.data.glyphs import glyph_digits
+            from course.data import active_digits
 
-            x = glyph_digits().x_train
+            x = active_digits().x_train
         with cpu_threads(torch.get_num_threads() if on_gpu(device) else 1):
             return train_autoencoder(cfg, x, device, live=live)
 

@@ -51,9 +51,14 @@ def load_checkpoint(path: str, model_class: type, config_class: type, device: to
 
 
 def trained_path(name: str, cfg, data: str = "") -> str:
-    """Return the cache file for a model trained under `name` with config `cfg` on `data` (all three are the key)."""
-    key = json.dumps({"cfg": dataclasses.asdict(cfg), "class": type(cfg).__name__, "data": data, "version": __version__},
-                     sort_keys=True, default=str)
+    """Return the cache file for a model trained under `name` with config `cfg` on `data` (all three are the key,
+    with the active data set when a lesson switched from the glyph digits)."""
+    from course.data import active_dataset
+
+    key = {"cfg": dataclasses.asdict(cfg), "class": type(cfg).__name__, "data": data, "version": __version__}
+    if active_dataset() != "glyphs":  # a lesson switched to real data (course.data.load_digits): never mix them up
+        key["dataset"] = active_dataset()
+    key = json.dumps(key, sort_keys=True, default=str)
     return os.path.join(cache_dir(), f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.pt")
 
 

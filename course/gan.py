@@ -312,7 +312,7 @@ def lesson07_gan(device: torch.device | str = "cpu", cfg: GANConfig | None = Non
                  y_train: torch.Tensor | None = None) -> tuple[Generator, dict[str, list[float]]]:
     """Return (generator, history) of lesson 07's best GAN: loaded if trained before, else trained now the same way.
 
-    `cfg` defaults to best_config(device); x_train, y_train default to the glyph digits' training set. Sample it with generate(generator, labels, truncation=BEST_TRUNCATION).
+    `cfg` defaults to best_config(device); x_train, y_train default to the active data set's training set (course.data.load_digits). Sample it with generate(generator, labels, truncation=BEST_TRUNCATION).
     On a CPU it trains on one thread, as lesson 07 does, so whichever lesson trains it, the weights are the same.
     """
     cfg = cfg or best_config(device)

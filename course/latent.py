@@ -60,13 +60,13 @@ def sample_digits(model: nn.Module, schedule: NoiseSchedule, labels: torch.Tenso
 
 def digit_latents(device: torch.device | str = "cpu", x: torch.Tensor | None = None,
                   y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (latents (N, 4, 7, 7) with unit std, labels) of `x`, `y` (default: the glyph digits' training set)
+    """Return (latents (N, 4, 7, 7) with unit std, labels) of `x`, `y` (default: the active data set's training set)
     under lesson 05's latent autoencoder: what the latent GAN and latent diffusion train on."""
     from course.autoencoder import latent_autoencoder
-    from course.data.glyphs import glyph_digits
+    from course.data import active_digits
 
     if x is None:
-        digits = glyph_digits()
+        digits = active_digits()
         x, y = digits.x_train, digits.y_train
     return encode_latents(latent_autoencoder(device, x), x), y
 

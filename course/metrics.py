@@ -78,10 +78,28 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
     return precision, recall
 
 
+def reference_features(dataset: str | None = None, n: int = 2000) -> torch.Tensor:
+    """Return judge features of `n` real held-out images of `dataset` (default: the active data set):
+    for the generated data sets a seed no lesson trains on; for MNIST and Fashion-MNIST the last n test images
+    (lessons score real test images from the front of the test set)."""
+    from course.data import active_dataset, active_digits
+
+    dataset = dataset or active_dataset()
+    if dataset not in ("mnist", "fashion-mnist"):
+        return _reference_features(dataset, n, None)
+    if active_dataset() != dataset:
+        raise RuntimeError(f"reference images of {dataset} come from its test set: call "
+                           f"course.data.load_digits({dataset!r}) first")
+    return _reference_features(dataset, n, id(active_digits()))  # the loaded copy (a root= folder, or the download)
+
+
 @functools.lru_cache(maxsize=None)
-def reference_features(dataset: str = "glyphs", n: int = 2000) -> torch.Tensor:
-    """Return judge features of `n` real held-out images (a seed no lesson trains on)."""
-    if dataset == "glyphs":
+def _reference_features(dataset: str, n: int, source: int | None) -> torch.Tensor:
+    if dataset in ("mnist", "fashion-mnist"):
+        from course.data import active_digits
+
+        x = active_digits().x_test[-n:]
+    elif dataset == "glyphs":
         from course.data.glyphs import glyph_digits
 
         x = glyph_digits(n_train=0, n_test=n, seed=4242).x_test
@@ -92,13 +110,17 @@ def reference_features(dataset: str = "glyphs", n: int = 2000) -> torch.Tensor:
     return judge_outputs(x, dataset)[0]
 
 
-def judge_samples(samples: torch.Tensor, dataset: str = "glyphs", labels: torch.Tensor | None = None,
+def judge_samples(samples: torch.Tensor, dataset: str | None = None, labels: torch.Tensor | None = None,
                   head: str | None = None) -> dict[str, float]:
-    """Return a dict of scores for generated images (N, C, H, W) in [0, 1].
+    """Return a dict of scores for generated images (N, C, H, W) in [0, 1], judged as images of `dataset`
+    (default: the active data set, course.data.load_digits; the glyph digits unless a lesson switched).
 
     Keys: recognisability, coverage, frechet, precision, recall, and class_accuracy when the
     intended `labels` are given (the judge agrees with the class the sample was asked for).
     """
+    from course.data import active_dataset
+
+    dataset = dataset or active_dataset()
     feats, probs = judge_outputs(samples, dataset)
     p = probs[head or next(iter(probs))]
     ref = reference_features(dataset)
