@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 _SUPPORTED = ("cuda", "mps", "cpu")
+_SCALES = (None, "cpu", "gpu")  # the values of COURSE_SCALE (None: unset, follow the device)
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -70,10 +71,15 @@ def by_device(cpu, gpu, device: torch.device | str | None = None):
     """Return `gpu` on a GPU and `cpu` otherwise: the one place where settings grow on a GPU.
 
     Notebooks write `n_epochs=by_device(cpu=3, gpu=12)`; a learner on Colab then gets the bigger
-    setting without editing a cell. COURSE_SCALE=cpu forces the CPU settings everywhere.
+    setting without editing a cell. The environment variable COURSE_SCALE overrides the device:
+    COURSE_SCALE=cpu forces the CPU settings everywhere, COURSE_SCALE=gpu the GPU settings on any
+    machine (tests/test_gpu_settings.py runs the GPU-sized models on a CPU this way).
     """
-    if os.environ.get("COURSE_SCALE") == "cpu":
-        return cpu
+    scale = os.environ.get("COURSE_SCALE") or None
+    if scale not in _SCALES:
+        raise ValueError(f"COURSE_SCALE must be 'cpu' or 'gpu' (or unset, to follow the device), got {scale!r}")
+    if scale is not None:
+        return cpu if scale == "cpu" else gpu
     return gpu if on_gpu(device) else cpu
 
 

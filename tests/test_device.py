@@ -44,6 +44,20 @@ def test_by_device_is_the_one_switch(monkeypatch):
     assert on_gpu("cuda") and not on_gpu("cpu")
 
 
+def test_course_scale_gpu_forces_the_gpu_settings_on_any_device(monkeypatch):
+    monkeypatch.setenv("COURSE_SCALE", "gpu")
+    assert by_device(1, 2, "cpu") == 2 and by_device(1, 2, "cuda") == 2
+    assert by_device(1, 2) == 2  # the picked device, whatever it is
+    monkeypatch.setenv("COURSE_SCALE", "")  # set but empty: follow the device, as when unset
+    assert by_device(1, 2, "cpu") == 1
+
+
+def test_course_scale_typo_is_an_error_not_a_silent_default(monkeypatch):
+    monkeypatch.setenv("COURSE_SCALE", "GPU")
+    with pytest.raises(ValueError, match="'cpu' or 'gpu'"):
+        by_device(1, 2, "cpu")
+
+
 def test_threads_and_report():
     n = set_threads()
     assert n >= 1
