@@ -14,7 +14,7 @@ from course.judge import JudgeConfig, _load_judge, load_judge
 from course.metrics import _reference_features, judge_samples, reference_features
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-DIGIT_LESSONS = ("02_neural_network", "04_cnn", "05_autoencoder")
+DIGIT_LESSONS = ("02_neural_network", "04_cnn", "05_autoencoder", "07_gan", "08_diffusion")
 
 
 @pytest.fixture(autouse=True)
