@@ -11,6 +11,7 @@ API
 - `superres_loss(sr, hr, fake_logits, adv_weight)`: squared error plus adv_weight times the non-saturating GAN loss.
 - `train_superres(cfg, x_high, device, init, live) -> (model, history)`.
 - `high_frequency_energy(x)`: the mean squared Laplacian of images, a measure of sharpness.
+- `lesson07_superres(device, x_train) -> (model, history)`: lesson 07's squared-error network, cached (10_limits reuses it).
 """
 from __future__ import annotations
 
@@ -146,3 +147,17 @@ def high_frequency_energy(x: torch.Tensor) -> float:
     kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
     kernel = kernel.repeat(x.shape[1], 1, 1, 1).to(x)  # one Laplacian per channel
     return F.conv2d(x.float(), kernel, groups=x.shape[1]).pow(2).mean().item()
+
+
+def lesson07_superres(device: torch.device | str = "cpu", x_train: torch.Tensor | None = None) -> tuple[SRNet, dict]:
+    """Return (model, history) of lesson 07's squared-error super-resolution network: loaded from the cache, else trained
+    now the same way on the glyph digits (or `x_train`), about 10 s on a CPU, and cached."""
+    from course.cache import trained
+    from course.lesson_configs import lesson07_sr_config
+
+    cfg = lesson07_sr_config(device)
+    if x_train is None:
+        from course.data.glyphs import glyph_digits
+
+        x_train = glyph_digits().x_train
+    return trained("07_superres", cfg, lambda: SRNet(cfg), lambda: train_superres(cfg, x_train, device), device, data="glyphs")

@@ -121,3 +121,39 @@ def attribute_accuracy(x: torch.Tensor, attrs: dict[str, torch.Tensor]) -> dict[
     scores = {name: r.float().mean().item() for name, r in right.items()}
     scores["all four"] = torch.stack(list(right.values())).all(0).float().mean().item()
     return scores
+
+
+def train_text_to_image(model: TextToImage, x: torch.Tensor, ids: torch.Tensor, null_ids: torch.Tensor,
+                        device: torch.device | str = "cpu", live=None, progress: bool = True) -> tuple[TextToImage, dict]:
+    """Train `model` as its config says on images x (N, C, H, W) in [-1, 1] with caption ids (N, T); return (the model
+    holding the averaged (EMA) weights, in eval mode, history). `null_ids` (T,) is the empty caption.
+
+    Lesson 09's loop (its section 6): a batch, 10 % of its captions emptied, diffusion_loss, one step.
+    """
+    from course.diffusion import diffusion_loss, drop_condition
+    from course.ema import EMA
+    from course.train import train_steps
+
+    cfg = model.cfg
+    require_images(x, "training images", cfg.channels, cfg.size)
+    schedule = schedule_for(cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.n_steps, pct_start=0.1)
+    ema = EMA(model, cfg.ema_decay)
+    g = torch.Generator().manual_seed(cfg.seed)
+    model.train()
+
+    def step(i: int) -> dict[str, float]:
+        idx = torch.randint(len(x), (cfg.batch_size,), generator=g)
+        cond = drop_condition(ids[idx], null_ids, cfg.p_uncond, generator=g)  # p_uncond empty captions
+        loss = diffusion_loss(model, schedule, x[idx].to(device), cond.to(device), cfg.prediction, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        ema.update(model)
+        return {"loss": loss.item()}
+
+    history = train_steps(step, cfg.n_steps, log_every=50, live=live, progress=progress, desc="text-to-image")
+    model.load_state_dict(ema.model.state_dict())
+    return model.eval(), history

@@ -2,10 +2,15 @@
 import torch
 import torch.nn.functional as F
 
-from course.bias import amplification, class_shares, rebalanced, skewed_subset
+from course.bias import (COLOURS, CaptionBiasConfig, amplification, balanced_by_colour, caption_bias_config,
+                         caption_bias_model, caption_tokenizer, class_shares, colour_of, colour_shares, rebalanced,
+                         skewed_captions, skewed_subset)
 from course.flops import PUBLISHED, energy_kwh, growth_exponent, step_flops, training_step_flops
 from course.latent import lesson08_config
 from course.memorise import copies_found, copy_threshold, nearest_neighbours, with_duplicates
+from course.lesson_configs import lesson07_sr_config
+from course.superres import SRConfig, SRNet, lesson07_superres
+from course.text2img import TextToImage, train_text_to_image
 from course.watermark import (ATTACKS, correlation_z, crop_border, detect_watermark, detection_rates, embed_watermark,
                               high_pass, jpeg, watermark_key)
 
@@ -114,3 +119,69 @@ def test_lesson08_config_is_lesson_08s_cpu_latent_model():
     cfg = lesson08_config("cpu")
     assert (cfg.unet.in_channels, cfg.unet.size, cfg.unet.widths, cfg.unet.n_classes) == (4, 7, (32, 64), 10)
     assert (cfg.train_steps, cfg.batch_size, cfg.prediction, cfg.weighting) == (800, 256, "v", "min_snr")
+
+
+def test_skewed_captions_have_the_skew_asked_for():
+    x, attrs, captions = skewed_captions(CaptionBiasConfig(n=2000, large_red_share=0.9, p_no_colour=0.5))
+    assert x.shape == (2000, 3, 16, 16) and 0 <= x.min() and x.max() <= 1
+    large, red = attrs["size"] == 1, attrs["colour"] == COLOURS.index("red")
+    assert abs(red[large].float().mean() - 0.9) < 0.03 and abs(red[~large].float().mean() - 0.2) < 0.04
+    assert (attrs["position"] == attrs["position"][0]).all()  # every shape in the same place (the centre)
+    named = [c.split()[2] in COLOURS for c in captions]
+    assert abs(sum(named) / 2000 - 0.5) < 0.05
+    for c, z, col, shape in zip(captions, attrs["size"], attrs["colour"], attrs["shape"]):
+        words = c.split()
+        assert words[1] == ("small", "large")[z] and words[-1] == ("circle", "square", "triangle", "cross")[shape]
+        assert len(words) == 3 or words[2] == COLOURS[col]
+    assert all(caption_tokenizer().unknown_words(c) == [] for c in captions)
+
+
+def test_colour_of_reads_every_rendered_shape_and_skips_blank_images():
+    x, attrs, _ = skewed_captions(CaptionBiasConfig(n=300, large_red_share=0.2))
+    assert torch.equal(colour_of(x), attrs["colour"])
+    blank = torch.full((2, 3, 16, 16), 0.05)
+    assert colour_of(blank).tolist() == [-1, -1]
+    shares = colour_shares(torch.tensor([0, 0, 1, -1]))
+    assert abs(shares["red"] - 2 / 3) < 1e-6 and abs(shares["green"] - 1 / 3) < 1e-6 and shares["blue"] == 0
+
+
+def test_balanced_by_colour_evens_the_colours_within_each_size():
+    _, attrs, _ = skewed_captions(CaptionBiasConfig(n=4000))
+    idx = balanced_by_colour(attrs, seed=0)
+    assert len(idx) == 4000
+    for size in (0, 1):
+        colours = attrs["colour"][idx][attrs["size"][idx] == size]
+        assert all(abs(s - 0.2) < 0.04 for s in colour_shares(colours).values())
+
+
+def test_caption_model_trains_caches_and_loads(tmp_path, monkeypatch, one_thread):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    data = CaptionBiasConfig(n=40)
+    cfg = caption_bias_config(widths=(8, 16), text_dim=16, n_steps=2, batch_size=4)
+    model, history = caption_bias_model(data, cfg)
+    assert isinstance(model, TextToImage) and not model.training and history["step"] == [2]
+    assert len(list(tmp_path.glob("10_caption_bias-*.pt"))) == 1
+    again, _ = caption_bias_model(data, cfg)  # loaded, not trained again
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    _, _ = caption_bias_model(data, cfg, rebalance=True)  # re-balanced data: another cache entry
+    assert len(list(tmp_path.glob("10_caption_bias-*.pt"))) == 2
+
+
+def test_train_text_to_image_lowers_the_loss_on_one_batch(one_thread):
+    tokenizer = caption_tokenizer()
+    cfg = caption_bias_config(widths=(8, 16), text_dim=16, n_steps=60, batch_size=8, lr=1e-2, ema_decay=0.0)
+    x, _, captions = skewed_captions(CaptionBiasConfig(n=8))
+    torch.manual_seed(0)
+    _, history = train_text_to_image(TextToImage(cfg), x * 2 - 1, tokenizer(captions), tokenizer("")[0])
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+
+
+def test_lesson07_superres_is_lesson_07s_network_and_cached(tmp_path, monkeypatch):
+    assert lesson07_sr_config("cpu") == SRConfig(n_steps=500)  # lesson 07's section 6, on a CPU
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    monkeypatch.setattr("course.lesson_configs.lesson07_sr_config", lambda device=None: SRConfig(n_steps=2, batch_size=4))
+    x = torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    model, history = lesson07_superres("cpu", x)
+    assert isinstance(model, SRNet) and history["step"] == [2] and len(list(tmp_path.glob("07_superres-*.pt"))) == 1
+    again, _ = lesson07_superres("cpu", x)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
