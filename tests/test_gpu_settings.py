@@ -23,7 +23,7 @@ from course.cache import trained
 from course.data.image_dataset import from_signed
 from course.data.sequences import moving_sequences
 from course.data.shapes import shapes_dataset
-from course.diffusion import NoiseSchedule, diffusion_loss, drop_condition, train_diffusion
+from course.diffusion import NoiseSchedule, train_diffusion
 from course.frames import FrameGenerator, rollout, train_frame_generator
 from course.gan import BEST_NAME, BEST_TRUNCATION, Generator, best_config, generate, train_gan
 from course.latent import DIGIT_SAMPLER, decode_latents, lesson08_config, sample_digits
@@ -31,8 +31,7 @@ from course.lesson_configs import (lesson06_config, lesson07_dcgan_config, lesso
                                    lesson07_srgan_config, lesson08_pixel_config, lesson09_config, lesson09_short_config)
 from course.superres import downsample, train_superres, upscale
 from course.text import Tokenizer, build_vocab, words_of
-from course.text2img import TextToImage, generate as text_to_image, schedule_for
-from course.train import train_steps
+from course.text2img import TextToImage, generate as text_to_image, train_text_to_image
 from course.unet import UNet
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -154,21 +153,9 @@ def test_lesson09_text_to_image(gpu_scale):
     short = lesson09_short_config(cfg, "v")
     assert short.widths == cfg.widths and short.prediction == "v"
 
-    def train():  # lesson 09's step (its section 6): a batch, a tenth of the captions emptied, the diffusion loss
+    def train():  # lesson 09's loop (course.text2img.train_text_to_image), cut to a few steps
         torch.manual_seed(cfg.seed)
-        model, g = TextToImage(cfg), torch.Generator().manual_seed(cfg.seed)
-        schedule, opt, null_ids = schedule_for(cfg), torch.optim.AdamW(model.parameters(), lr=cfg.lr), tokenizer("")[0]
-
-        def step(i):
-            idx = torch.randint(len(x), (cfg.batch_size,), generator=g)
-            loss = diffusion_loss(model, schedule, x[idx], drop_condition(ids[idx], null_ids, cfg.p_uncond, g),
-                                  cfg.prediction, g)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            return {"loss": loss.item()}
-
-        return model.eval(), train_steps(step, cfg.n_steps, progress=False)
+        return train_text_to_image(TextToImage(cfg), x, ids, tokenizer("")[0], progress=False)
 
     model, _ = trained("09_text_to_image", cfg, lambda: TextToImage(cfg), train)
     images = text_to_image(model, tokenizer, data.captions_test[:2], n_steps=2)

@@ -27,7 +27,7 @@ from course.flops import ASSUMED_UTILISATION
 T4_PEAK_FLOPS = 8.1e12
 T4_STEP_SECONDS = 0.005  # floor per optimiser step: a small model's step is a few hundred kernel launches of ~10 us
 # Minutes of each lesson at the CPU settings on a 2-core CPU: README's lesson table (make bench), upper ends.
-CPU_MINUTES = {"06": 2.0, "07": 3.0, "08": 3.5, "09": 5.0, "10": 2.5}
+CPU_MINUTES = {"06": 2.0, "07": 3.0, "08": 3.5, "09": 5.0, "10": 3.0}
 
 
 @dataclass
@@ -69,7 +69,7 @@ def runs() -> list[Run]:
     """Return every training run of lessons 06-10 with random stand-in data of the right shapes."""
     from course.cnn import CNN, CNNConfig
     from course.data.sequences import moving_sequences
-    from course.diffusion import diffusion_loss, drop_condition, train_diffusion
+    from course.diffusion import train_diffusion
     from course.frames import train_frame_generator
     from course.gan import BEST_CONFIG, best_config, train_gan
     from course.latent import lesson08_config
@@ -78,8 +78,8 @@ def runs() -> list[Run]:
     from course.superres import train_superres
     from course.text import Tokenizer, build_vocab, words_of
     from course.data.shapes import shapes_dataset
-    from course.text2img import TextToImage, schedule_for
-    from course.train import train_classifier, train_steps
+    from course.text2img import TextToImage, train_text_to_image
+    from course.train import train_classifier
     from course.device import by_device
 
     pixels, latents, labels = torch.rand(512, 1, 28, 28), torch.randn(512, 4, 7, 7), torch.arange(512) % 10
@@ -94,19 +94,8 @@ def runs() -> list[Run]:
     def gan(cfg):
         return train_gan(cfg, pixels * 2 - 1 if cfg.space == "pixels" else latents, labels, progress=False)
 
-    def text_to_image(cfg):  # lesson 09's step (its section 6)
-        model, g = TextToImage(cfg), torch.Generator().manual_seed(0)
-        schedule, opt, null_ids = schedule_for(cfg), torch.optim.AdamW(model.parameters()), tokenizer("")[0]
-
-        def step(i):
-            idx = torch.randint(len(images), (cfg.batch_size,), generator=g)
-            loss = diffusion_loss(model, schedule, images[idx], drop_condition(ids[idx], null_ids, cfg.p_uncond, g), cfg.prediction, g)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            return {}
-
-        return train_steps(step, cfg.n_steps, progress=False)
+    def text_to_image(cfg):  # lesson 09's loop
+        return train_text_to_image(TextToImage(cfg), images, ids, tokenizer("")[0], progress=False)
 
     def detector(cfg):  # one epoch of n_steps batches: lesson 10's real-or-generated CNN
         cnn = CNNConfig(n_classes=2, n_epochs=1)
