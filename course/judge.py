@@ -240,29 +240,36 @@ def load_judge(dataset: str = "glyphs") -> Judge:
 @functools.lru_cache(maxsize=None)
 def _load_judge(dataset: str) -> Judge:
     cfg = judge_config(dataset)
-    if dataset == "fashion-mnist":
-        from course.cache import trained
-        from course.device import pick_device
+    model = _trained_on_first_use(cfg) if dataset == "fashion-mnist" else _shipped(cfg)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
 
-        def train() -> tuple[Judge, dict]:
-            print("Training the Fashion-MNIST judge on its training set (once: under a minute on a GPU, "
-                  "a few minutes on a CPU).")
-            with torch.enable_grad():  # judge_outputs, which asks for the judge, runs under no_grad
-                return train_judge(dataset, device=pick_device()), {}
 
-        model, _ = trained("judge", cfg, lambda: Judge(cfg), train)
-        for p in model.parameters():
-            p.requires_grad_(False)
-        return model
-    path = _weights_path(dataset)
+def _shipped(cfg: JudgeConfig) -> Judge:
+    """Return the judge whose weights ship in course/weights."""
+    path = _weights_path(cfg.dataset)
     if not os.path.exists(path):
         raise FileNotFoundError(f"judge weights missing at {path}: rebuild them with `python -m course.judge`")
     state = torch.load(path, map_location="cpu", weights_only=True)
     model = Judge(cfg)
     model.load_state_dict(state["state_dict"])
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.eval()
+    return model
+
+
+def _trained_on_first_use(cfg: JudgeConfig) -> Judge:
+    """Return the Fashion-MNIST judge, trained on the active data set's training images: from the model cache,
+    or trained now."""
+    from course.cache import trained
+    from course.device import pick_device
+
+    def train() -> tuple[Judge, dict]:
+        print("Training the Fashion-MNIST judge on its training set (once: under a minute on a GPU, "
+              "a few minutes on a CPU).")
+        with torch.enable_grad():  # judge_outputs, which asks for the judge, runs under no_grad
+            return train_judge(cfg.dataset, device=pick_device()), {}
+
+    return trained("judge", cfg, lambda: Judge(cfg), train)[0]
 
 
 def save_judge(model: Judge) -> str:

@@ -151,13 +151,13 @@ def high_frequency_energy(x: torch.Tensor) -> float:
 
 def lesson07_superres(device: torch.device | str = "cpu", x_train: torch.Tensor | None = None) -> tuple[SRNet, dict]:
     """Return (model, history) of lesson 07's squared-error super-resolution network: loaded from the cache, else trained
-    now the same way on the glyph digits (or `x_train`), about 10 s on a CPU, and cached."""
+    now the same way on the active data set's training images (or `x_train`), about 10 s on a CPU, and cached."""
     from course.cache import trained
     from course.lesson_configs import lesson07_sr_config
 
     cfg = lesson07_sr_config(device)
     if x_train is None:
-        from course.data.glyphs import glyph_digits
+        from course.data import active_digits
 
-        x_train = glyph_digits().x_train
+        x_train = active_digits().x_train
     return trained("07_superres", cfg, lambda: SRNet(cfg), lambda: train_superres(cfg, x_train, device), device, data="glyphs")
