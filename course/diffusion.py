@@ -169,6 +169,30 @@ class SamplerConfig:
     clip: float | None = None  # clamp the predicted x0 each step, e.g. 1.0 for data in [-1, 1]
 
 
+def ddim_timesteps(start: int, n_steps: int) -> list[int]:
+    """Return the n_steps integer steps a DDIM sampler visits, evenly spaced from `start` down to 0."""
+    return torch.linspace(start, 0, n_steps).round().long().tolist()
+
+
+def ddim_update(model: nn.Module, schedule: NoiseSchedule, x: torch.Tensor, step: int, prev: int,
+                sampler: SamplerConfig, cond=None, null_cond=None,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (x at step `prev`, the predicted x0) from x at `step`: one DDIM step (eq. 12 of Song et al. 2021) with
+    the sampler's guidance, parameterisation, clipping and eta. prev = -1 means the clean image (alpha_bar = 1)."""
+    device = x.device
+    t = torch.full((x.shape[0],), step, device=device, dtype=torch.long)
+    out = guided_output(model, x, t, cond, null_cond, sampler.guidance)
+    x0, eps = schedule.to_x0_eps(x, out, t, sampler.prediction)
+    if sampler.clip is not None:
+        x0 = x0.clamp(-sampler.clip, sampler.clip)
+        eps = schedule.to_x0_eps(x, x0, t, "x0")[1]
+    ab = schedule.alpha_bar[step]
+    ab_prev = schedule.alpha_bar[prev] if prev >= 0 else torch.tensor(1.0, device=device)
+    sigma = sampler.eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).clamp_min(0).sqrt()
+    noise = torch.randn(x.shape, generator=generator).to(device) if sampler.eta > 0 else 0.0
+    return ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp_min(0).sqrt() * eps + sigma * noise, x0
+
+
 @torch.no_grad()
 def ddim_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, sampler: SamplerConfig = SamplerConfig(),
                 cond=None, null_cond=None, generator: torch.Generator | None = None, return_path: bool = False):
@@ -178,27 +202,17 @@ def ddim_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, sampler
     Noise is drawn from `generator` on the CPU, so a seed gives the same samples on any device.
     """
     device = schedule.alpha_bar.device
-    n_steps, guidance, prediction, eta, clip = sampler.n_steps, sampler.guidance, sampler.prediction, sampler.eta, sampler.clip
-    if not 1 <= n_steps <= schedule.n_steps:
-        raise ValueError(f"n_steps must be in 1..{schedule.n_steps}, got {n_steps}")
+    if not 1 <= sampler.n_steps <= schedule.n_steps:
+        raise ValueError(f"n_steps must be in 1..{schedule.n_steps}, got {sampler.n_steps}")
     model.eval()
     x = torch.randn(shape, generator=generator).to(device)  # noise drawn on the CPU: same start on any device
-    steps = torch.linspace(schedule.n_steps - 1, 0, n_steps).round().long().tolist()
+    steps = ddim_timesteps(schedule.n_steps - 1, sampler.n_steps)
     path = []
     for i, step in enumerate(steps):
-        t = torch.full((shape[0],), step, device=device, dtype=torch.long)
-        out = guided_output(model, x, t, cond, null_cond, guidance)
-        x0, eps = schedule.to_x0_eps(x, out, t, prediction)
-        if clip is not None:
-            x0 = x0.clamp(-clip, clip)
-            eps = schedule.to_x0_eps(x, x0, t, "x0")[1]
+        prev = steps[i + 1] if i + 1 < len(steps) else -1
+        x, x0 = ddim_update(model, schedule, x, step, prev, sampler, cond, null_cond, generator)
         if return_path:
             path.append(x0.cpu())
-        ab = schedule.alpha_bar[step]
-        ab_prev = schedule.alpha_bar[steps[i + 1]] if i + 1 < len(steps) else torch.tensor(1.0, device=device)
-        sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).clamp_min(0).sqrt()
-        noise = torch.randn(shape, generator=generator).to(device) if eta > 0 else 0.0
-        x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp_min(0).sqrt() * eps + sigma * noise
     return (x, path) if return_path else x
 
 

@@ -1,5 +1,5 @@
 """Exercise checks of 08_diffusion: the forward noising, the training step, one DDIM step, the sampling loop,
-classifier-free guidance.
+classifier-free guidance, pasting the kept part while inpainting.
 
 Taught in 08_diffusion. Each check runs the learner's function on small inputs and prints ✓, or ✗
 with a hint about the usual mistake (see course.checks).
@@ -15,6 +15,7 @@ from torch import nn
 
 from course.checks.core import Hint, exercise_check, expect, expect_close, expect_shape, expect_tensor, own_rng, same_values
 from course.diffusion import NoiseSchedule, ScheduleConfig
+from course.editing import paste_known
 
 
 def reference_add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
@@ -107,6 +108,30 @@ def check_guidance(fn: Callable) -> str:
     expect_close(got, reference_guidance(out_cond, out_uncond, 3.0), "the guided output")
     expect_close(expect_tensor(fn(out_cond, out_uncond, 1.0)), out_cond, "the output with w=1 (should be out_cond)")
     return "w=0 gives the unconditional model, w=1 the conditional one, w>1 exaggerates the condition."
+
+
+@exercise_check
+def check_paste_known(fn: Callable) -> str:
+    """Check `fn(x, known, keep, alpha_bar, noise)` returns x with the kept region replaced by `known` noised to alpha_bar."""
+    g = torch.Generator().manual_seed(4)
+    x, known, noise = (torch.randn(2, 1, 4, 4, generator=g) for _ in range(3))
+    keep = torch.zeros(2, 1, 4, 4)
+    keep[..., :2, :] = 1  # keep the top half
+    ab = torch.tensor(0.3)
+    got = expect_tensor(fn(x, known, keep, ab, noise))
+    expect_shape(got, tuple(x.shape), "the pasted x")
+    noised = ab.sqrt() * known + (1 - ab).sqrt() * noise
+    if torch.allclose(got, keep * known + (1 - keep) * x, atol=1e-5):
+        raise Hint("the kept part must be noised to x's level first, or it sits as clean pixels in a noisy image and "
+                   "the model sees a seam: keep * (sqrt(alpha_bar) * known + sqrt(1 - alpha_bar) * noise) + ...")
+    if torch.allclose(got, keep * x + (1 - keep) * noised, atol=1e-5):
+        raise Hint("keep == 1 marks what you keep from the original: take the noised `known` where keep is 1 and "
+                   "x (the model's own work) where it is 0")
+    if torch.allclose(got, keep * (ab * known + (1 - ab) * noise) + (1 - keep) * x, atol=1e-5):
+        raise Hint("the weights need square roots, as in add_noise: sqrt(alpha_bar) * known + sqrt(1 - alpha_bar) * noise")
+    expect_close(got, paste_known(x, known, keep, ab, noise), "the pasted x")
+    expect(torch.equal(got[..., 2:, :], x[..., 2:, :]), "where keep is 0 the result must be x itself")
+    return "outside the mask the model draws; inside, the original, always at the noise level of the current step."
 
 
 class _TinyDenoiser(nn.Module):
