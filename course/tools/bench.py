@@ -54,14 +54,45 @@ def measured(run, errors: type[BaseException] | tuple) -> tuple[list[dict], str 
     return metrics, error, seconds
 
 
+def _polling_client(nb, **kwargs):
+    """Return an nbclient NotebookClient whose wait for each cell's reply re-polls the kernel every 2 s.
+
+    nbclient waits for a cell's execute_reply with one poll as long as the cell's timeout; after a cell that
+    displays a widget that poll can miss the reply (nbclient issue #312, nbconvert #2029): here it hung for
+    30 minutes with the kernel idle. Short polls in a loop find the reply; the cell timeout is unchanged.
+    """
+    from queue import Empty
+
+    from nbclient import NotebookClient
+
+    class PollingClient(NotebookClient):
+        async def async_start_new_kernel_client(self):
+            kc = await super().async_start_new_kernel_client()
+            get_msg = kc.shell_channel.get_msg
+
+            async def get_msg_polling(timeout: float | None = None, **kw):
+                deadline = None if timeout is None else time.monotonic() + timeout
+                while True:
+                    step = 2.0 if deadline is None else max(0.0, min(2.0, deadline - time.monotonic()))
+                    try:
+                        return await get_msg(timeout=step, **kw)
+                    except Empty:
+                        if deadline is not None and time.monotonic() >= deadline:
+                            raise
+
+            kc.shell_channel.get_msg = get_msg_polling
+            return kc
+
+    return PollingClient(nb, **kwargs)
+
+
 def run_notebook(path: str, save: bool = False, timeout: int = 1800) -> dict:
     """Execute one notebook; return {'notebook', 'seconds', 'budget_seconds', 'metrics', 'error'}."""
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": os.path.dirname(path)}})
+    client = _polling_client(nb, timeout=timeout, kernel_name="python3",
+                             resources={"metadata": {"path": os.path.dirname(path)}})
     metrics, error, seconds = measured(client.execute, CellExecutionError)  # the kernel inherits the environment
     if save and error is None:
         nbformat.write(nb, path)
