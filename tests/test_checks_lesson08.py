@@ -1,13 +1,13 @@
 import torch
 
-from course.checks.lesson08 import (check_add_noise, check_ddim_step, check_guidance, check_sample_loop, check_train_step,
-                                    reference_ddim_loop, reference_ddim_step)
+from course.checks.lesson08 import (check_add_noise, check_ddim_step, check_guidance, check_paste_known, check_sample_loop,
+                                    check_train_step, reference_ddim_loop, reference_ddim_step)
 from course.diffusion import NoiseSchedule, SamplerConfig, ScheduleConfig, ddim_sample
 from exercise_checks import assert_hints, assert_not_done, assert_passes
 
 
 def test_blank_exercises_say_not_done(capsys):
-    for check in (check_add_noise, check_ddim_step, check_guidance):
+    for check in (check_add_noise, check_ddim_step, check_guidance, check_paste_known):
         assert_not_done(check, capsys)
 
 
@@ -48,6 +48,23 @@ def test_guidance_hints(capsys):
         "w=1 means plain": lambda c, u, w: c + w * (c - u),
         "should be a torch.Tensor": lambda c, u, w: 1.0,
     }, capsys)
+
+
+def test_paste_known_hints(capsys):
+    from course.editing import paste_known
+
+    def unnoised(x, known, keep, ab, noise):
+        return keep * known + (1 - keep) * x
+
+    def swapped(x, known, keep, ab, noise):
+        return keep * x + (1 - keep) * (ab.sqrt() * known + (1 - ab).sqrt() * noise)
+
+    def no_sqrt(x, known, keep, ab, noise):
+        return keep * (ab * known + (1 - ab) * noise) + (1 - keep) * x
+
+    assert_passes(check_paste_known, paste_known, capsys)
+    assert_hints(check_paste_known, {"noised to x's level": unnoised, "keep == 1 marks": swapped, "square roots": no_sqrt,
+                                     "forget `return`": lambda *a: None}, capsys)
 
 
 def test_reference_ddim_step_matches_the_sampler():
