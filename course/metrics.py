@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from course.judge import judge_outputs
+from course.judge import JUDGE_FOR, SHAPES_THRESHOLD, judge_outputs
 
 
 def psnr(x: torch.Tensor, target: torch.Tensor, max_value: float = 1.0) -> float:
@@ -21,9 +21,27 @@ def psnr(x: torch.Tensor, target: torch.Tensor, max_value: float = 1.0) -> float
     return float("inf") if mse == 0 else 10 * math.log10(max_value**2 / mse)
 
 
-def recognisability(probs: torch.Tensor, threshold: float = 0.9) -> float:
-    """Return the share of samples the judge assigns to one class with probability >= threshold."""
-    return (probs.max(-1).values >= threshold).float().mean().item()
+def recognisability(probs: torch.Tensor | dict[str, torch.Tensor], threshold: float = 0.9) -> float:
+    """Return the share of samples the judge assigns to one class with probability >= threshold; given one table of
+    probabilities per head ({head: (N, n_classes)}), the share it is that sure of on every head."""
+    tables = probs.values() if isinstance(probs, dict) else [probs]
+    sure = torch.stack([p.max(-1).values >= threshold for p in tables]).all(0)  # (N,)
+    return sure.float().mean().item()
+
+
+def recognisable_threshold(dataset: str) -> float:
+    """Return the probability the judge of `dataset` must reach to call an image recognisable: 0.9 for a digit (or
+    garment), SHAPES_THRESHOLD (course.judge) on every attribute of a shape."""
+    return SHAPES_THRESHOLD if JUDGE_FOR.get(dataset) == "shapes" else 0.9
+
+
+def recognisable_share(x: torch.Tensor, dataset: str | None = None) -> float:
+    """Return the share of images (N, C, H, W) in [0, 1] that the judge of `dataset` (default: the active data set)
+    calls recognisable: sure of the digit, or of every attribute of the shape (recognisable_threshold)."""
+    from course.data import active_dataset
+
+    dataset = dataset or active_dataset()
+    return recognisability(judge_outputs(x, dataset)[1], recognisable_threshold(dataset))
 
 
 def coverage(probs: torch.Tensor, threshold: float = 0.9) -> float:
@@ -115,8 +133,9 @@ def judge_samples(samples: torch.Tensor, dataset: str | None = None, labels: tor
     """Return a dict of scores for generated images (N, C, H, W) in [0, 1], judged as images of `dataset`
     (default: the active data set, course.data.load_digits; the glyph digits unless a lesson switched).
 
-    Keys: recognisability, coverage, frechet, precision, recall, and class_accuracy when the
-    intended `labels` are given (the judge agrees with the class the sample was asked for).
+    Keys: recognisability (recognisable_share's measure; on `head` alone when one is named), coverage, frechet,
+    precision, recall, and class_accuracy when the intended `labels` are given (the judge agrees with the class the
+    sample was asked for). coverage and class_accuracy read `head`, by default the judge's first (the digit, the shape).
     """
     from course.data import active_dataset
 
@@ -126,8 +145,8 @@ def judge_samples(samples: torch.Tensor, dataset: str | None = None, labels: tor
     ref = reference_features(dataset)
     precision, recall = precision_recall(ref[: max(len(feats), 200)], feats)
     scores = {
-        "recognisability": recognisability(p),
-        "coverage": coverage(p),
+        "recognisability": recognisability(probs if head is None else p, recognisable_threshold(dataset)),
+        "coverage": coverage(p, recognisable_threshold(dataset)),
         "frechet": frechet_distance(ref, feats),
         "precision": precision,
         "recall": recall,

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from course.data.glyphs import glyph_digits
 from course.judge import judge_config, judge_outputs, load_judge
-from course.metrics import coverage, frechet_distance, judge_samples, precision_recall, psnr, recognisability
+from course.metrics import (coverage, frechet_distance, judge_samples, precision_recall, psnr, recognisability,
+                            recognisable_share)
 from course.data.shapes import ATTRIBUTES, shapes_dataset
 
 
@@ -25,6 +26,9 @@ def test_recognisability_and_coverage_known_values():
     assert coverage(collapsed) == pytest.approx(0.1)
     unsure = torch.full((5, 10), 0.1)
     assert recognisability(unsure) == 0.0 and coverage(unsure) == 0.0
+    # one table per head (the shapes judge): recognisable only where every head is sure
+    assert recognisability({"digit": confident}) == 1.0
+    assert recognisability({"shape": confident, "colour": torch.cat([confident[:5], torch.full((5, 10), 0.1)])}) == 0.5
 
 
 def test_frechet_distance_of_known_gaussians():
@@ -102,3 +106,17 @@ def test_shapes_judge_reads_every_attribute():
     real = judge_samples(ds.x_test, "shapes")
     assert real["recognisability"] >= 0.95 and noise["recognisability"] <= 0.05
     assert real["frechet"] < noise["frechet"]
+
+
+def test_shapes_judge_rejects_every_kind_of_junk_and_keeps_real_shapes():
+    from course.judge import shapes_junk_test_set
+
+    junk = shapes_junk_test_set(n=200)
+    assert set(junk) == {"noise", "blobs", "blurred averages", "grey shapes", "colourless shapes",
+                         "half-erased shapes", "two shapes"}
+    for kind, x in junk.items():
+        assert x.shape == (200, 3, 32, 32) and 0 <= x.min() and x.max() <= 1, kind
+        share = recognisable_share(x, "shapes")
+        assert share <= 0.05, (kind, share)  # at most 5 % of junk is called a recognisable shape
+    real = shapes_dataset(n_train=0, n_test=500, seed=777).x_test
+    assert recognisable_share(real, "shapes") >= 0.95  # measured 0.996 (0.985 on 2,000): a broken judge falls far below

@@ -1,6 +1,7 @@
 """Coloured shapes with attributes and an English caption for each image.
 
-Taught in 00_start_here; the captions drive 09_text_to_image.
+Taught in 00_start_here; the captions drive 09_text_to_image. `shape_junk` draws what is not an image of the data
+set (grey, half-erased or doubled shapes), for the shapes judge to learn doubt (course.judge).
 """
 from __future__ import annotations
 
@@ -150,3 +151,50 @@ def shapes_dataset(
         render_shapes(attrs_test, size, g), attrs_test, captions_of(attrs_test),
         [dict(c) for c in held_out],
     )
+
+
+# Pictures made of the data set's shapes that are not images of it: junk for the shapes judge (course.judge).
+SHAPE_JUNK_KINDS = ("colourless shapes", "half-erased shapes", "two shapes")
+
+
+def shape_junk(attrs: dict[str, torch.Tensor], g: torch.Generator, kinds: tuple[str, ...] = SHAPE_JUNK_KINDS,
+               size: int = 32) -> torch.Tensor:
+    """Return one junk image (N, 3, size, size) per row of shape attributes, of a kind picked at random from `kinds`:
+    the shape drawn grey ('colourless shapes'), the shape with the half on one side of its centre wiped out
+    ('half-erased shapes'), or a second shape drawn over it ('two shapes')."""
+    n = len(attrs["shape"])
+    kind = torch.tensor([SHAPE_JUNK_KINDS.index(k) for k in kinds])[torch.randint(len(kinds), (n,), generator=g)]
+    x = render_shapes(attrs, size, g)
+    options = torch.stack([_colourless(x, g), _half_erased(x, attrs, g), _two_shapes(x, attrs, g)])  # (3, N, 3, H, W)
+    return options[kind, torch.arange(n)]
+
+
+def _colourless(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Return the shapes in grey: their colour's mean brightness, times 0.7 to 1.5."""
+    brightness = 0.7 + 0.8 * torch.rand(len(x), 1, 1, 1, generator=g)
+    return (BACKGROUND + (x.mean(1, keepdim=True) - BACKGROUND) * brightness).clamp(0, 1).expand_as(x)
+
+
+def _half_erased(x: torch.Tensor, attrs: dict[str, torch.Tensor], g: torch.Generator) -> torch.Tensor:
+    """Return the shapes with the pixels on one side (top, bottom, left or right) of their centre of mass wiped out."""
+    n, size = len(x), x.shape[-1]
+    lit = ((x - BACKGROUND).amax(1) > 0.1).float()  # (N, H, W): the shape's pixels
+    coords = torch.arange(size) + 0.5
+    cy = ((lit.sum(2) * coords).sum(1) / lit.sum((1, 2)).clamp(min=1))[:, None, None]  # (N, 1, 1)
+    cx = ((lit.sum(1) * coords).sum(1) / lit.sum((1, 2)).clamp(min=1))[:, None, None]
+    side = torch.randint(4, (n,), generator=g)
+    triangle = attrs["shape"] == ATTRIBUTES["shape"].index("triangle")
+    side = torch.where(triangle & (side == 1), 0, side)  # a triangle's top half is a smaller triangle, not junk
+    rows, cols = coords[None, :, None], coords[None, None, :]  # (1, H, 1), (1, 1, W)
+    wipe = torch.stack(torch.broadcast_tensors(rows < cy, rows > cy, cols < cx, cols > cx))  # (4, N, H, W)
+    return torch.where(wipe[side, torch.arange(n)][:, None], BACKGROUND, x)
+
+
+def _two_shapes(x: torch.Tensor, attrs: dict[str, torch.Tensor], g: torch.Generator) -> torch.Tensor:
+    """Return the shapes with a second one drawn over them at another place (in the same place it could hide the
+    first); a large shape in the centre overlaps one in a corner."""
+    n, n_places = len(x), len(ATTRIBUTES["position"])
+    second = _random_attrs(n, g)
+    second["position"] = (attrs["position"] + torch.randint(1, n_places, (n,), generator=g)) % n_places
+    y = render_shapes(second, x.shape[-1], g)
+    return torch.where((y - BACKGROUND).amax(1, keepdim=True) > 0.05, y, x)
