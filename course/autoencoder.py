@@ -21,6 +21,8 @@ API
 - `add_noise(x, std, generator) -> noisy images`, clipped to [0, 1].
 - `train_autoencoder(cfg, x_train, device, progress=True, live=None) -> (model, history)`.
 - `reconstruct(model, x) -> images`, in batches, on the CPU.
+- `sample_prior(model, n, seed=0, temperature=1.0) -> images`: a VAE's new images, decoded from
+  z ~ N(0, temperature^2 I), on the CPU.
 - `LATENT_CONFIG`, `latent_autoencoder(device, x_train=None) -> model`: the spatial latent
   autoencoder of lesson 08, loaded when lesson 05 trained it, otherwise trained here (under a
   minute on a laptop CPU) and saved under the name "05_latent_autoencoder".
@@ -167,6 +169,17 @@ def add_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = N
 def reconstruct(model: Autoencoder, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Return the model's reconstructions (decode of the mean latent) of images x, on the CPU."""
     return predict(model, x, batch_size, fn=lambda xb: model.decode(model.encode(xb)))
+
+
+@torch.no_grad()
+def sample_prior(model: Autoencoder, n: int, seed: int = 0, temperature: float = 1.0,
+                 batch_size: int = 500) -> torch.Tensor:
+    """Return n images in [0, 1] (n, C, H, W), on the CPU, decoded from z ~ N(0, temperature^2 I) drawn with `seed`.
+
+    temperature 1 samples a VAE's prior N(0, I); below 1 the draws crowd towards its centre, above 1 they spread out.
+    """
+    z = temperature * torch.randn(n, *model.latent_shape, generator=torch.Generator().manual_seed(seed))  # (n, latent...)
+    return predict(model, z, batch_size, fn=model.decode)
 
 
 @torch.no_grad()

@@ -5,7 +5,7 @@ import torch
 
 from course.autoencoder import (LATENT_CONFIG, Autoencoder, AutoencoderConfig, add_noise, autoencoder_loss,
                                 kl_divergence, latent_autoencoder, reconstruct, reconstruction_loss,
-                                train_autoencoder)
+                                sample_prior, train_autoencoder)
 from course.latent import VAE_CONFIG, lesson05_vae
 
 
@@ -76,6 +76,17 @@ def test_train_autoencoder_smoke_and_latent_scale():
     assert set(history) == {"step", "loss", "reconstruction", "kl", "seconds"} and len(history["loss"]) == 1
     assert not model.training and model.latent_scale.item() > 0
     assert reconstruct(model, torch.rand(5, 1, 28, 28)).shape == (5, 1, 28, 28)
+
+
+def test_sample_prior_decodes_seeded_gaussian_latents_scaled_by_temperature():
+    model = Autoencoder(AutoencoderConfig(width=4, latent_dim=3, variational=True)).eval()
+    x = sample_prior(model, 5, seed=1, batch_size=2)
+    assert x.shape == (5, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
+    z = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(x, model.decode(z), atol=1e-6)  # temperature 1: the prior N(0, I)
+        assert torch.allclose(sample_prior(model, 5, seed=1, temperature=0.5), model.decode(0.5 * z), atol=1e-6)
+        assert torch.allclose(sample_prior(model, 2, temperature=0.0), model.decode(torch.zeros(2, 3)), atol=1e-6)
 
 
 def test_add_noise_is_clipped_and_seeded():
