@@ -307,6 +307,15 @@ def best_config(device: torch.device | str | None = None) -> GANConfig:
     return replace(BEST_CONFIG, n_steps=by_device(cpu=BEST_CONFIG.n_steps, gpu=4 * BEST_CONFIG.n_steps, device=device))
 
 
+def trained_gan(name: str, cfg: GANConfig, x: torch.Tensor, y: torch.Tensor | None = None,
+                device: torch.device | str = "cpu", data: str = "") -> tuple[Generator, dict[str, list[float]]]:
+    """Return (generator, history) of train_gan(cfg, x, y): loaded if trained before under `name` with this config and
+    `data` (which must name the training set x, y), else trained now and cached (course.cache.trained)."""
+    from course.cache import trained
+
+    return trained(name, cfg, lambda: Generator(cfg), lambda: train_gan(cfg, x, y, device), device, data)
+
+
 def lesson07_gan(device: torch.device | str = "cpu", cfg: GANConfig | None = None, live=None,
                  on_samples: Callable | None = None, x_train: torch.Tensor | None = None,
                  y_train: torch.Tensor | None = None) -> tuple[Generator, dict[str, list[float]]]:

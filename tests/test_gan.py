@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from course.gan import (GANConfig, Discriminator, Generator, build_gan, d_loss, g_loss, gan_step, generate,
-                        largest_singular_value, train_gan)
+                        largest_singular_value, train_gan, trained_gan)
 from course.superres import (SRConfig, SRNet, bicubic_upsample, downsample, high_frequency_energy, superres_loss,
                              train_superres)
 
@@ -110,6 +110,18 @@ def test_train_gan_and_generate_tiny():
         generate(generator, None, n=4)
     with pytest.raises(ValueError, match="needs the labels"):
         train_gan(cfg, x, None, progress=False)
+
+
+def test_trained_gan_caches_by_name_config_and_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    cfg = GANConfig(space="pixels", width=2, n_noise=4, n_steps=2, batch_size=4)
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    first, history = trained_gan("tiny", cfg, x, data="eight")
+    again, history_again = trained_gan("tiny", cfg, x, data="eight")
+    assert "Loaded tiny" in capsys.readouterr().out and history_again == history
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    trained_gan("tiny", cfg, x, data="other eight")  # other data: trained again, not loaded
+    assert "Loaded" not in capsys.readouterr().out
 
 
 def test_superres_shapes_and_losses():
