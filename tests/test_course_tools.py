@@ -1,3 +1,4 @@
+import glob
 import json
 import os
 import re
@@ -32,6 +33,16 @@ def test_every_solution_has_a_student_version_badge_setup_and_budget():
             assert nb.metadata["course"]["budget_seconds"] > 0
         text = open(os.path.join(ROOT, "notebooks", name)).read()
         assert "# BEGIN SOLUTION" not in text and "# END SOLUTION" not in text
+
+
+def test_checked_cells_do_not_hide_a_result_with_a_semicolon():
+    # under nbval a trailing `;` does not suppress the cell's result (the kernel keeps no history), so a checked cell
+    # would show an output the stored notebook lacks and fail: assign the result instead (`x = report(...)`)
+    for path in sorted(glob.glob(os.path.join(ROOT, "solutions", "[0-9][0-9]_*.ipynb"))):
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            lines = [l for l in cell.source.rstrip().splitlines() if l.strip() and not l.lstrip().startswith("#")]
+            if cell.cell_type == "code" and "# NBVAL_CHECK_OUTPUT" in cell.source and lines:
+                assert not lines[-1].split("#")[0].rstrip().endswith(";"), f"{os.path.basename(path)} cell {i}"
 
 
 def test_strip_solutions_keeps_indent_and_rejects_top_level_answers():
