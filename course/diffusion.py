@@ -66,6 +66,10 @@ class NoiseSchedule(nn.Module):
     def _at(self, values: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
         return values[t].reshape(-1, *([1] * (ndim - 1)))  # (B, 1, 1, 1) to broadcast over images
 
+    def level(self, step: int) -> torch.Tensor:
+        """Return alpha_bar at `step`, and 1 (no noise left) at step -1, the clean image a sampler ends on."""
+        return self.alpha_bar[step] if step >= 0 else torch.ones((), device=self.alpha_bar.device)
+
     def snr(self, t: torch.Tensor) -> torch.Tensor:
         """Return the signal-to-noise ratio alpha_bar / (1 - alpha_bar) at steps t."""
         ab = self.alpha_bar[t]
@@ -169,9 +173,11 @@ class SamplerConfig:
     clip: float | None = None  # clamp the predicted x0 each step, e.g. 1.0 for data in [-1, 1]
 
 
-def ddim_timesteps(start: int, n_steps: int) -> list[int]:
-    """Return the n_steps integer steps a DDIM sampler visits, evenly spaced from `start` down to 0."""
-    return torch.linspace(start, 0, n_steps).round().long().tolist()
+def ddim_steps(start: int, n_steps: int) -> list[tuple[int, int]]:
+    """Return the (step, prev) pairs a DDIM sampler visits: n_steps integer steps evenly spaced from `start` down to 0,
+    each with the step it moves to (-1 after the last one: the clean image)."""
+    steps = torch.linspace(start, 0, n_steps).round().long().tolist()
+    return list(zip(steps, steps[1:] + [-1]))
 
 
 def ddim_update(model: nn.Module, schedule: NoiseSchedule, x: torch.Tensor, step: int, prev: int,
@@ -186,8 +192,7 @@ def ddim_update(model: nn.Module, schedule: NoiseSchedule, x: torch.Tensor, step
     if sampler.clip is not None:
         x0 = x0.clamp(-sampler.clip, sampler.clip)
         eps = schedule.to_x0_eps(x, x0, t, "x0")[1]
-    ab = schedule.alpha_bar[step]
-    ab_prev = schedule.alpha_bar[prev] if prev >= 0 else torch.tensor(1.0, device=device)
+    ab, ab_prev = schedule.level(step), schedule.level(prev)
     sigma = sampler.eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).clamp_min(0).sqrt()
     noise = torch.randn(x.shape, generator=generator).to(device) if sampler.eta > 0 else 0.0
     return ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp_min(0).sqrt() * eps + sigma * noise, x0
@@ -206,10 +211,8 @@ def ddim_sample(model: nn.Module, schedule: NoiseSchedule, shape: tuple, sampler
         raise ValueError(f"n_steps must be in 1..{schedule.n_steps}, got {sampler.n_steps}")
     model.eval()
     x = torch.randn(shape, generator=generator).to(device)  # noise drawn on the CPU: same start on any device
-    steps = ddim_timesteps(schedule.n_steps - 1, sampler.n_steps)
     path = []
-    for i, step in enumerate(steps):
-        prev = steps[i + 1] if i + 1 < len(steps) else -1
+    for step, prev in ddim_steps(schedule.n_steps - 1, sampler.n_steps):
         x, x0 = ddim_update(model, schedule, x, step, prev, sampler, cond, null_cond, generator)
         if return_path:
             path.append(x0.cpu())

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.diffusion import NoiseSchedule, SamplerConfig, ddim_timesteps, ddim_update
+from course.diffusion import NoiseSchedule, SamplerConfig, ddim_steps, ddim_update
 from course.validate import require_images
 
 
@@ -66,11 +66,8 @@ def inpaint(model: nn.Module, schedule: NoiseSchedule, known: torch.Tensor, keep
     model.eval()
     draw = lambda: torch.randn(known.shape, generator=generator).to(device)
     x = draw()
-    steps = ddim_timesteps(schedule.n_steps - 1, sampler.n_steps)
-    for i, step in enumerate(steps):
-        prev = steps[i + 1] if i + 1 < len(steps) else -1
-        ab = schedule.alpha_bar[step]
-        ab_prev = schedule.alpha_bar[prev] if prev >= 0 else torch.tensor(1.0, device=device)
+    for step, prev in ddim_steps(schedule.n_steps - 1, sampler.n_steps):
+        ab, ab_prev = schedule.level(step), schedule.level(prev)
         for r in range(resample + 1):
             x_prev, _ = ddim_update(model, schedule, x, step, prev, sampler, cond, null_cond, generator)
             x_prev = paste_known(x_prev, known, keep, ab_prev, draw())
@@ -98,9 +95,7 @@ def sdedit(model: nn.Module, schedule: NoiseSchedule, start: torch.Tensor, stren
     model.eval()
     t = torch.full((start.shape[0],), top, device=device, dtype=torch.long)
     x = schedule.add_noise(start, t, torch.randn(start.shape, generator=generator).to(device))
-    steps = ddim_timesteps(top, max(1, round(strength * sampler.n_steps)))
-    for i, step in enumerate(steps):
-        prev = steps[i + 1] if i + 1 < len(steps) else -1
+    for step, prev in ddim_steps(top, max(1, round(strength * sampler.n_steps))):
         x, _ = ddim_update(model, schedule, x, step, prev, sampler, cond, null_cond, generator)
     return x
 
