@@ -3,8 +3,9 @@
 For every lesson (each has a widget) it opens the student notebook, runs all cells, and asserts that no
 cell ends in an error, every widget renders, and that moving a slider (then pressing the button, where the
 widget has one) changes what is displayed. A screenshot of each lesson goes to a temporary folder (printed
-at the end). `make test` runs it after the solutions, with the models they trained in COURSE_CACHE, in
-place of nbval's run of the student notebooks (see the Makefile). BROWSER_LESSONS ("all", or numbers such as
+at the end). `make test` runs it beside the solutions, each lesson once its
+solution has run and cached its models in COURSE_CACHE (course/tools/solved.py), in place of nbval's run
+of the student notebooks (see the Makefile). BROWSER_LESSONS ("all", or numbers such as
 "00 04") chooses the lessons; without it the test is skipped.
 
 It drives Debian's Chromium (/usr/bin/chromium, or CHROMIUM=path) with Playwright for Python, which never
@@ -24,6 +25,8 @@ import urllib.request
 import nbformat
 import pytest
 
+from course.tools.solved import wait_until_solved
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ALL_LESSONS = sorted(n.removesuffix(".ipynb") for n in os.listdir(os.path.join(ROOT, "notebooks")) if n.endswith(".ipynb"))
@@ -34,6 +37,8 @@ if not CHOSEN:  # a plain `pytest tests` would run every lesson with an empty mo
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 SLACK = 3  # a lesson may take this many times its budget (the solution's, with every model trained) to run all cells
+if os.environ.get("COURSE_SOLVED_DIR"):  # beside the solutions' run (`make test`), at a lower priority: twice that
+    SLACK *= 2
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -157,6 +162,7 @@ NOT_RENDERED = ("Error displaying widget", "Loading widget", "model not found")
 @pytest.mark.parametrize("name", LESSONS)
 def test_lesson_runs_and_its_widgets_respond(lab, browser, screenshots, name):
     base, token, work = lab
+    waited = wait_until_solved(name)  # under `make test`: until this lesson's solution has run and cached its models
     started = time.time()
     budget = nbformat.read(os.path.join(ROOT, "solutions", f"{name}.ipynb"), as_version=4).metadata["course"]["budget_seconds"]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -215,4 +221,4 @@ def test_lesson_runs_and_its_widgets_respond(lab, browser, screenshots, name):
     finally:
         page.close()
         _shut_down_kernels(base, token)
-    print(f"\n{name}: {time.time() - started:.0f} s in the browser")
+    print(f"\n{name}: {time.time() - started:.0f} s in the browser" + (f" (after {waited:.0f} s waiting for its solution)" if waited >= 1 else ""))
