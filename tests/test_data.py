@@ -77,7 +77,7 @@ def test_moving_sequences_shape_and_motion():
     assert (frames[:, 0] - frames[:, -1]).abs().amax() > 0.3  # things moved
     colour, _ = moving_sequences(n=2, n_frames=3, kind="shapes")
     assert colour.shape == (2, 3, 3, 32, 32)
-    with pytest.raises(ValueError, match="'glyphs' or 'shapes'"):
+    with pytest.raises(ValueError, match="choose from glyphs, mnist, fashion-mnist, shapes"):
         moving_sequences(n=2, kind="cats")
 
 

@@ -1,4 +1,4 @@
-"""A dirty copy of glyph digits to practise cleaning on, with the truth about every flaw; and the finders.
+"""A dirty copy of digit images to practise cleaning on, with the truth about every flaw; and the finders.
 
 Taught in 03_data. `make_dirty_glyphs` writes a folder the way real collections arrive: some files
 do not open, some images are blank, some appear twice (byte for byte, or re-compressed and
@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from course.data import DIGIT_SETS, did_you_mean, loaded_digits
 from course.data.glyphs import DIGITS, course_digits
 from course.data.imagefolder import to_uint8
 
@@ -53,15 +54,20 @@ def _jpeg_bytes(img: torch.Tensor, quality: int) -> bytes:
 
 
 def make_dirty_glyphs(root: str, n: int = 4000, seed: int = 0, n_corrupt: int = 25, n_blank: int = 40,
-                      n_exact: int = 80, n_near: int = 80, mislabel_rate: float = 0.12) -> DirtyTruth:
-    """Write a dirty glyph-digit folder root/<digit>/<number>.png|.jpg and return the truth about its flaws.
+                      n_exact: int = 80, n_near: int = 80, mislabel_rate: float = 0.12,
+                      source: str = "glyphs") -> DirtyTruth:
+    """Write a dirty digit folder root/<class number>/<number>.png|.jpg and return the truth about its flaws.
 
+    `source`: 'glyphs' draws new glyph digits; 'mnist' or 'fashion-mnist' takes the images from that set's training
+    images (load it first: `course.data.load_digits`, `digit_subset` or `use_digits`).
     Half the mislabelled images get a look-alike digit (LOOK_ALIKES), half a random other one.
     File numbers are shuffled, so a file's name gives nothing away.
     """
+    if source not in DIGIT_SETS:
+        raise ValueError(f"source can be {', '.join(DIGIT_SETS)}, not {source!r}.{did_you_mean(source, DIGIT_SETS)}")
     g = torch.Generator().manual_seed(seed)
     y_true = (torch.arange(n) % 10)[torch.randperm(n, generator=g)]
-    x = course_digits(y_true, 28, generator=g)
+    x = course_digits(y_true, 28, generator=g) if source == "glyphs" else loaded_digits(source).images_of(y_true, g)
     y_given = y_true.clone()
     n_wrong = round(mislabel_rate * n)
     wrong = torch.randperm(n, generator=g)[:n_wrong]

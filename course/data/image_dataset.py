@@ -36,3 +36,15 @@ class ImageDataset:
             f"ImageDataset({self.name!r}: train {tuple(self.x_train.shape)}, test {tuple(self.x_test.shape)}, "
             f"{len(self.class_names)} classes)"
         )
+
+    def images_of(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Return training images (N, C, H, W) of the classes in `labels` (N,), picked at random, none twice."""
+        x = torch.empty(len(labels), *self.x_train.shape[1:])
+        for c in labels.unique().tolist():
+            wanted = torch.nonzero(labels == c)[:, 0]
+            pool = torch.nonzero(self.y_train == c)[:, 0]  # the training images of class c
+            if len(pool) < len(wanted):
+                raise ValueError(f"{self.name} has {len(pool)} training images of class {self.class_names[c]!r}, "
+                                 f"not {len(wanted)}")
+            x[wanted] = self.x_train[pool[torch.randperm(len(pool), generator=generator)[: len(wanted)]]]
+        return x

@@ -1,4 +1,4 @@
-"""Moving sequences: one or two glyphs or shapes moving and bouncing, frames (B, T, C, H, W).
+"""Moving sequences: one or two glyphs, shapes or real digits moving and bouncing, frames (B, T, C, H, W).
 
 Taught in 00_start_here; 06_lstm learns to predict the next frame.
 """
@@ -7,9 +7,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from course.data import DIGIT_SETS, did_you_mean, loaded_digits
 from course.data.augment import affine_theta, warp
 from course.data.glyphs import GlyphStyle, render_digits
 from course.data.shapes import ATTRIBUTES, render_shapes
+
+KINDS = (*DIGIT_SETS, "shapes")  # what moves: drawn glyph digits, MNIST or Fashion-MNIST images, or coloured shapes
 
 
 def bounce(start: torch.Tensor, velocity: torch.Tensor, n_frames: int, limit: float) -> torch.Tensor:
@@ -34,7 +37,9 @@ def _objects(kind: str, n: int, patch: int, g: torch.Generator) -> tuple[torch.T
         x = render_shapes(attrs, patch * 2, g)
         x = F.interpolate(x, size=(patch, patch), mode="area")  # (n, 3, patch, patch)
         return x, attrs["shape"]
-    raise ValueError(f"unknown kind {kind!r}: use 'glyphs' or 'shapes'")
+    labels = torch.randint(10, (n,), generator=g)
+    x = loaded_digits(kind).images_of(labels, g)  # (n, 1, 28, 28): real images of the active set
+    return F.interpolate(x, size=(patch, patch), mode="area"), labels
 
 
 def moving_sequences(
@@ -50,8 +55,11 @@ def moving_sequences(
     """Return frames (n, n_frames, C, size, size) in [0, 1] and object labels (n, n_objects).
 
     Objects move in straight lines at `speed` pixels per frame and bounce off the edges;
-    two objects are combined with a pixel-wise maximum.
+    two objects are combined with a pixel-wise maximum. `kind` 'mnist' or 'fashion-mnist' moves that set's
+    training images, shrunk to `patch` (load it first: `course.data.load_digits` or `use_digits`).
     """
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: choose from {', '.join(KINDS)}.{did_you_mean(kind, KINDS)}")
     if n_objects not in (1, 2):
         raise ValueError(f"n_objects must be 1 or 2, got {n_objects}")
     if patch >= size:
