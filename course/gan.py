@@ -308,12 +308,53 @@ def best_config(device: torch.device | str | None = None) -> GANConfig:
 
 
 def trained_gan(name: str, cfg: GANConfig, x: torch.Tensor, y: torch.Tensor | None = None,
-                device: torch.device | str = "cpu", data: str = "") -> tuple[Generator, dict[str, list[float]]]:
+                device: torch.device | str = "cpu", data: str = "", live=None,
+                on_samples: Callable[[int, Generator], None] | None = None) -> tuple[Generator, dict[str, list[float]]]:
     """Return (generator, history) of train_gan(cfg, x, y): loaded if trained before under `name` with this config and
-    `data` (which must name the training set x, y), else trained now and cached (course.cache.trained)."""
+    `data` (which must name the training set x, y), else trained now and cached (course.cache.trained).
+
+    `live` and `on_samples` are train_gan's and show the training when it happens (not when the model is loaded).
+    """
     from course.cache import trained
 
-    return trained(name, cfg, lambda: Generator(cfg), lambda: train_gan(cfg, x, y, device), device, data)
+    return trained(name, cfg, lambda: Generator(cfg), lambda: train_gan(cfg, x, y, device, live=live, on_samples=on_samples),
+                   device, data)
+
+
+def trained_gan_snapshots(name: str, cfg: GANConfig, x: torch.Tensor, y: torch.Tensor | None, steps: list[int],
+                          device: torch.device | str = "cpu",
+                          data: str = "") -> tuple[dict[int, Generator], dict[str, list[float]]]:
+    """Return ({step: the generator after that many steps}, history) of one train_gan(cfg, x, y) run, cfg.n_steps being
+    the last of `steps`: loaded if cached under `name`, `cfg` and `data`, else trained now (on one CPU thread, as
+    lesson 07's GANs) with a copy kept at each of `steps`, and cached."""
+    import copy
+
+    from course.cache import load_if_trained, save_trained
+    from course.device import cpu_threads, on_gpu
+
+    if not steps or sorted(set(steps)) != list(steps) or steps[-1] != cfg.n_steps:
+        raise ValueError(f"steps must increase and end at cfg.n_steps ({cfg.n_steps}), got {steps}")
+    snapshots, history = {}, None
+    for step in steps:
+        generator = Generator(cfg).to(device)
+        history = load_if_trained(generator, cfg, f"{name}_step{step}", data)
+        if history is None:
+            break
+        snapshots[step] = generator.eval()
+    else:
+        return snapshots, history
+
+    snapshots = {}
+
+    def keep(step: int, generator: Generator) -> None:
+        if step in steps:
+            snapshots[step] = copy.deepcopy(generator).eval()
+
+    with cpu_threads(torch.get_num_threads() if on_gpu(device) else 1):
+        _, history = train_gan(cfg, x, y, device, on_samples=keep, every_seconds=0)
+    for step, generator in snapshots.items():
+        save_trained(generator, cfg, f"{name}_step{step}", history, data)
+    return snapshots, history
 
 
 def lesson07_gan(device: torch.device | str = "cpu", cfg: GANConfig | None = None, live=None,

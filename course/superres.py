@@ -149,9 +149,11 @@ def high_frequency_energy(x: torch.Tensor) -> float:
     return F.conv2d(x.float(), kernel, groups=x.shape[1]).pow(2).mean().item()
 
 
-def lesson07_superres(device: torch.device | str = "cpu", x_train: torch.Tensor | None = None) -> tuple[SRNet, dict]:
+def lesson07_superres(device: torch.device | str = "cpu", x_train: torch.Tensor | None = None,
+                      live=None) -> tuple[SRNet, dict]:
     """Return (model, history) of lesson 07's squared-error super-resolution network: loaded from the cache, else trained
-    now the same way on the active data set's training images (or `x_train`), about 10 s on a CPU, and cached."""
+    now the same way on the active data set's training images (or `x_train`), about 10 s on a CPU, and cached.
+    `live` (a LiveLoss) shows the training when it happens."""
     from course.cache import trained
     from course.lesson_configs import lesson07_sr_config
 
@@ -160,4 +162,4 @@ def lesson07_superres(device: torch.device | str = "cpu", x_train: torch.Tensor 
         from course.data import active_digits
 
         x_train = active_digits().x_train
-    return trained("07_superres", cfg, lambda: SRNet(cfg), lambda: train_superres(cfg, x_train, device), device, data="glyphs")
+    return trained("07_superres", cfg, lambda: SRNet(cfg), lambda: train_superres(cfg, x_train, device, live=live), device, data="glyphs")

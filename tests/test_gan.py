@@ -1,12 +1,13 @@
 """The GAN and super-resolution pieces of lesson 07: shapes, losses against PyTorch's, spectral norm, one step."""
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from course.gan import (GANConfig, Discriminator, Generator, build_gan, d_loss, g_loss, gan_step, generate,
-                        largest_singular_value, train_gan, trained_gan)
+                        largest_singular_value, train_gan, trained_gan, trained_gan_snapshots)
 from course.superres import (SRConfig, SRNet, bicubic_upsample, downsample, high_frequency_energy, superres_loss,
                              train_superres)
 
@@ -122,6 +123,27 @@ def test_trained_gan_caches_by_name_config_and_data(tmp_path, monkeypatch, capsy
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
     trained_gan("tiny", cfg, x, data="other eight")  # other data: trained again, not loaded
     assert "Loaded" not in capsys.readouterr().out
+
+
+
+def test_trained_gan_snapshots_are_the_run_at_each_step_and_cached(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    cfg = GANConfig(space="pixels", width=2, n_noise=4, n_steps=4, batch_size=4)
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    snapshots, history = trained_gan_snapshots("tiny_run", cfg, x, None, [2, 4], data="eight")
+    assert sorted(snapshots) == [2, 4] and len(history["step"]) > 0
+    short, _ = train_gan(replace(cfg, n_steps=2), x)  # the same run stopped after 2 steps (constant learning rate)
+    full, _ = train_gan(cfg, x)
+    for step, reference in ((2, short), (4, full)):
+        assert all(torch.equal(a, b) for a, b in zip(snapshots[step].state_dict().values(), reference.state_dict().values()))
+    capsys.readouterr()
+    again, history_again = trained_gan_snapshots("tiny_run", cfg, x, None, [2, 4], data="eight")
+    assert capsys.readouterr().out.count("Loaded tiny_run") == 2 and history_again == history
+    assert all(torch.equal(a, b) for s in (2, 4) for a, b in zip(snapshots[s].state_dict().values(), again[s].state_dict().values()))
+    with pytest.raises(ValueError, match="end at cfg.n_steps"):
+        trained_gan_snapshots("tiny_run", cfg, x, None, [2, 3])
+    with pytest.raises(ValueError, match="must increase"):
+        trained_gan_snapshots("tiny_run", cfg, x, None, [4, 2, 4])
 
 
 def test_superres_shapes_and_losses():
