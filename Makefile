@@ -35,8 +35,8 @@ lab: setup  ## open JupyterLab on the student notebooks
 test: setup  ## every solution (nbval) and, beside them, the unit tests and every student notebook (browser, or nbval)
 	@$(MAKE) --no-print-directory nbval BESIDE_SOLUTIONS="unit students"
 
-unit: setup  ## the unit tests (their models go to .cache/test-cache, never to a lesson's cache)
-	COURSE_CACHE=$(CURDIR)/.cache/test-cache $(PY) -m pytest -q tests --ignore=tests/test_browser.py
+unit: setup  ## the unit tests (their models go to tests/conftest.py's own cache, never to a lesson's cache)
+	env -u COURSE_CACHE $(PY) -m pytest -q tests --ignore=tests/test_browser.py
 
 BESIDE_SOLUTIONS ?= students
 

@@ -242,7 +242,7 @@ def trained_autoencoder(cfg: AutoencoderConfig, name: str, device: torch.device 
     `data` names the training images when they are not the default glyphs (part of the cache key).
     """
     from course.cache import trained
-    from course.device import cpu_threads, on_gpu
+    from course.device import small_model_threads
 
     def train() -> tuple[Autoencoder, dict]:
         x = x_train
@@ -250,7 +250,7 @@ def trained_autoencoder(cfg: AutoencoderConfig, name: str, device: torch.device 
             from course.data import active_digits
 
             x = active_digits().x_train
-        with cpu_threads(torch.get_num_threads() if on_gpu(device) else 1):
+        with small_model_threads(device):
             return train_autoencoder(cfg, x, device, live=live)
 
     return trained(name, cfg, lambda: Autoencoder(cfg), train, device, data)

@@ -108,6 +108,13 @@ def cpu_threads(n: int):
         torch.set_num_threads(before)
 
 
+
+def small_model_threads(device: torch.device | str):
+    """Return a `with` context that runs its block on one CPU thread when `device` is the CPU, and on the threads in use
+    on a GPU: small networks (GANs, autoencoders) train fastest on one thread, and with the same weights wherever
+    they train (see cpu_threads)."""
+    return cpu_threads(torch.get_num_threads() if on_gpu(device) else 1)
+
 def environment_report(device: torch.device | None = None) -> dict[str, str]:
     """Return the versions, device and threads a lesson runs with, as strings."""
     import matplotlib

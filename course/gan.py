@@ -330,7 +330,7 @@ def trained_gan_snapshots(name: str, cfg: GANConfig, x: torch.Tensor, y: torch.T
     import copy
 
     from course.cache import load_if_trained, save_trained
-    from course.device import cpu_threads, on_gpu
+    from course.device import small_model_threads
 
     if not steps or sorted(set(steps)) != list(steps) or steps[-1] != cfg.n_steps:
         raise ValueError(f"steps must increase and end at cfg.n_steps ({cfg.n_steps}), got {steps}")
@@ -350,7 +350,7 @@ def trained_gan_snapshots(name: str, cfg: GANConfig, x: torch.Tensor, y: torch.T
         if step in steps:
             snapshots[step] = copy.deepcopy(generator).eval()
 
-    with cpu_threads(torch.get_num_threads() if on_gpu(device) else 1):
+    with small_model_threads(device):
         _, history = train_gan(cfg, x, y, device, on_samples=keep, every_seconds=0)
     for step, generator in snapshots.items():
         save_trained(generator, cfg, f"{name}_step{step}", history, data)
@@ -367,12 +367,12 @@ def lesson07_gan(device: torch.device | str = "cpu", cfg: GANConfig | None = Non
     """
     cfg = cfg or best_config(device)
     from course.cache import trained
-    from course.device import cpu_threads, on_gpu
+    from course.device import small_model_threads
     from course.latent import digit_latents
 
     def train():
         z, y = digit_latents(device, x_train, y_train)
-        with cpu_threads(torch.get_num_threads() if on_gpu(device) else 1):
+        with small_model_threads(device):
             return train_gan(cfg, z, y, device, live=live, on_samples=on_samples)
 
     return trained(BEST_NAME, cfg, lambda: Generator(cfg), train, device, data="glyphs")
