@@ -5,6 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout 900
 export MPLBACKEND := Agg
+# PyTorch's CPU threads (GNU OpenMP) spin 300,000 times, by default, waiting for each other after every operation.
+# When another program keeps one core busy, the thread sharing that core loses its turn at every wait: a lesson-08
+# U-Net step took 17x longer (1.7 s, not 0.1 s) beside `yes > /dev/null`. Spinning 10,000 times before sleeping costs
+# about 5 % when the machine is idle and keeps that step at 3.4x. The results do not change (only how threads wait).
+# Every kernel that make lab, make test and make bench start inherits this.
+export GOMP_SPINCOUNT ?= 10000
 
 .PHONY: setup lab test unit nbval students notebooks bench solutions clean grading test-grading test-browser browser-deps grading-venv test-oldest
 
