@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from course.data.image_dataset import from_signed
+from course.data.image_dataset import from_signed, to_signed
 from course.data.shapes import ATTRIBUTES
 from course.diffusion import NoiseSchedule, SamplerConfig, ScheduleConfig, ddim_sample
 from course.text import TextEncoder, TextEncoderConfig, Tokenizer
@@ -82,7 +82,7 @@ def generate(model: TextToImage, tokenizer: Tokenizer, captions: list[str], guid
     schedule = schedule_for(model.cfg).to(device)
     g = torch.Generator().manual_seed(seed)
     cfg, out = model.cfg, []
-    sampler = SamplerConfig(n_steps=n_steps, guidance=guidance, prediction=cfg.prediction, clip=1.0)
+    sampler = _sampler(cfg, n_steps, guidance)
     for i in range(0, len(captions), batch_size):
         ids = tokenizer(captions[i : i + batch_size]).to(device)
         null = tokenizer([""] * len(ids)).to(device)
@@ -90,6 +90,47 @@ def generate(model: TextToImage, tokenizer: Tokenizer, captions: list[str], guid
                         generator=g)
         out.append(from_signed(x))
     return torch.cat(out)
+
+
+def _sampler(cfg: TextToImageConfig, n_steps: int, guidance: float) -> SamplerConfig:
+    """Return the DDIM settings every sampler of this module uses: the model's prediction, x0 clipped to [-1, 1]."""
+    return SamplerConfig(n_steps=n_steps, guidance=guidance, prediction=cfg.prediction, clip=1.0)
+
+
+def _edit_inputs(model: TextToImage, tokenizer: Tokenizer, images: torch.Tensor, captions: list[str]):
+    """Return (device, schedule, images in [-1, 1] on the device, caption ids, empty-caption ids), checked."""
+    cfg = model.cfg
+    images = require_images(images, "images", cfg.channels, cfg.size)
+    if len(captions) != len(images):
+        raise ValueError(f"need one caption per image: {len(images)} images, {len(captions)} captions")
+    device = next(model.parameters()).device
+    ids, null = tokenizer(captions).to(device), tokenizer([""] * len(captions)).to(device)
+    return device, schedule_for(cfg).to(device), to_signed(images).to(device), ids, null
+
+
+def edit_with_caption(model: TextToImage, tokenizer: Tokenizer, images: torch.Tensor, captions: list[str],
+                      strength: float, guidance: float = 3.0, n_steps: int = 25, seed: int = 0) -> torch.Tensor:
+    """Return `images` (N, C, H, W) in [0, 1] redrawn towards new `captions` (image-to-image, SDEdit): noised to
+    `strength` (0 keeps them, 1 draws afresh) and denoised with guidance."""
+    from course.editing import sdedit
+
+    _, schedule, x, ids, null = _edit_inputs(model, tokenizer, images, captions)
+    g = torch.Generator().manual_seed(seed)
+    out = sdedit(model, schedule, x, strength, _sampler(model.cfg, n_steps, guidance), ids, null, g)
+    return from_signed(out).clamp(0, 1).cpu()
+
+
+def fill_with_caption(model: TextToImage, tokenizer: Tokenizer, images: torch.Tensor, keep: torch.Tensor,
+                      captions: list[str], guidance: float = 3.0, n_steps: int = 25, seed: int = 0,
+                      resample: int = 2) -> torch.Tensor:
+    """Return `images` (N, C, H, W) in [0, 1] with the region where keep == 0 drawn anew to match `captions`, the
+    rest kept (inpainting, RePaint): a design tool's "generative fill". `keep` is (N, 1, H, W) or (H, W)."""
+    from course.editing import inpaint
+
+    _, schedule, x, ids, null = _edit_inputs(model, tokenizer, images, captions)
+    g = torch.Generator().manual_seed(seed)
+    out = inpaint(model, schedule, x, keep, _sampler(model.cfg, n_steps, guidance), ids, null, g, resample)
+    return from_signed(out).clamp(0, 1).cpu()
 
 
 @torch.no_grad()

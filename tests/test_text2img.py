@@ -2,9 +2,10 @@ import pytest
 import torch
 
 from course.diffusion import diffusion_loss
-from course.data.shapes import shapes_dataset
+from course.data.shapes import BACKGROUND, shape_pixels, shapes_dataset
 from course.text import Tokenizer, build_vocab, words_of
-from course.text2img import TextToImage, TextToImageConfig, attribute_accuracy, generate, schedule_for
+from course.text2img import (TextToImage, TextToImageConfig, attribute_accuracy, edit_with_caption, fill_with_caption,
+                             generate, schedule_for)
 
 DS = shapes_dataset(64, 0, seed=3)
 TOK = Tokenizer(build_vocab(DS.captions_train), 1 + max(len(words_of(c)) for c in DS.captions_train))
@@ -81,3 +82,37 @@ def test_cross_attention_maps_one_per_layer():
     maps = cross_attention_maps(model, torch.randn(2, 3, 32, 32), torch.tensor([5, 5]), ids)
     assert [tuple(m.shape) for m in maps] == [(2, 16, 16, 9), (2, 8, 8, 9), (2, 8, 8, 9), (2, 8, 8, 9), (2, 16, 16, 9)]
     assert torch.allclose(maps[0].sum(-1), torch.ones(2, 16, 16), atol=1e-5)
+
+
+def test_shape_pixels_finds_the_shape_and_nothing_else():
+    mask = shape_pixels(DS.x_train[:4])
+    assert mask.shape == (4, 32, 32) and mask.dtype == torch.bool
+    assert mask.any((1, 2)).all()  # every image has its shape
+    assert not shape_pixels(torch.full((1, 3, 32, 32), BACKGROUND)).any()
+
+
+def test_edit_with_caption_keeps_the_input_at_strength_zero_and_changes_it_above():
+    torch.manual_seed(0)
+    model = TextToImage(small_config())
+    torch.nn.init.normal_(model.unet.conv_out.weight, std=0.1)
+    x, captions = DS.x_train[:2], DS.captions_train[2:4]
+    kept = edit_with_caption(model, TOK, x, captions, strength=0.0, n_steps=3)
+    assert torch.allclose(kept, x, atol=1e-6)
+    edited = edit_with_caption(model, TOK, x, captions, strength=0.6, n_steps=3, seed=1)
+    assert edited.shape == x.shape and 0 <= edited.min() and edited.max() <= 1
+    assert (edited - x).abs().mean() > 0.01
+    assert torch.equal(edited, edit_with_caption(model, TOK, x, captions, strength=0.6, n_steps=3, seed=1))
+    with pytest.raises(ValueError, match="one caption per image"):
+        edit_with_caption(model, TOK, x, captions[:1], strength=0.5)
+
+
+def test_fill_with_caption_changes_only_the_region_asked_for():
+    torch.manual_seed(0)
+    model = TextToImage(small_config())
+    torch.nn.init.normal_(model.unet.conv_out.weight, std=0.1)
+    x = DS.x_train[:2]
+    keep = torch.ones(2, 1, 32, 32)
+    keep[:, :, 8:24, 8:24] = 0
+    out = fill_with_caption(model, TOK, x, keep, DS.captions_train[4:6], n_steps=3, resample=1)
+    assert torch.allclose(out * keep, x * keep, atol=1e-4)  # outside the region: the input, unchanged
+    assert ((out - x).abs() * (1 - keep)).mean() > 0.01  # inside: drawn anew

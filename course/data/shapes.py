@@ -39,6 +39,12 @@ def caption(shape: str, colour: str, size: str, position: str) -> str:
     return f"a {size} {colour} {shape} {where}"
 
 
+def shape_pixels(images: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
+    """Return a boolean mask (N, H, W): the pixels of RGB images (N, 3, H, W) in [0, 1] that differ from the
+    background by more than `threshold` in some channel, i.e. where the shape is."""
+    return (images - BACKGROUND).abs().amax(1) > threshold
+
+
 def _signed_distance(shape_idx: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """Return an approximate signed distance (pixels, negative inside) to each shape; inputs (N, H, W)."""
     up = -dy
