@@ -98,14 +98,14 @@ def _sampler(cfg: TextToImageConfig, n_steps: int, guidance: float) -> SamplerCo
 
 
 def _edit_inputs(model: TextToImage, tokenizer: Tokenizer, images: torch.Tensor, captions: list[str]):
-    """Return (device, schedule, images in [-1, 1] on the device, caption ids, empty-caption ids), checked."""
+    """Return (schedule, images in [-1, 1] on the model's device, caption ids, empty-caption ids), checked."""
     cfg = model.cfg
     images = require_images(images, "images", cfg.channels, cfg.size)
     if len(captions) != len(images):
         raise ValueError(f"need one caption per image: {len(images)} images, {len(captions)} captions")
     device = next(model.parameters()).device
     ids, null = tokenizer(captions).to(device), tokenizer([""] * len(captions)).to(device)
-    return device, schedule_for(cfg).to(device), to_signed(images).to(device), ids, null
+    return schedule_for(cfg).to(device), to_signed(images).to(device), ids, null
 
 
 def edit_with_caption(model: TextToImage, tokenizer: Tokenizer, images: torch.Tensor, captions: list[str],
@@ -114,7 +114,7 @@ def edit_with_caption(model: TextToImage, tokenizer: Tokenizer, images: torch.Te
     `strength` (0 keeps them, 1 draws afresh) and denoised with guidance."""
     from course.editing import sdedit
 
-    _, schedule, x, ids, null = _edit_inputs(model, tokenizer, images, captions)
+    schedule, x, ids, null = _edit_inputs(model, tokenizer, images, captions)
     g = torch.Generator().manual_seed(seed)
     out = sdedit(model, schedule, x, strength, _sampler(model.cfg, n_steps, guidance), ids, null, g)
     return from_signed(out).clamp(0, 1).cpu()
@@ -127,7 +127,7 @@ def fill_with_caption(model: TextToImage, tokenizer: Tokenizer, images: torch.Te
     rest kept (inpainting, RePaint): a design tool's "generative fill". `keep` is (N, 1, H, W) or (H, W)."""
     from course.editing import inpaint
 
-    _, schedule, x, ids, null = _edit_inputs(model, tokenizer, images, captions)
+    schedule, x, ids, null = _edit_inputs(model, tokenizer, images, captions)
     g = torch.Generator().manual_seed(seed)
     out = inpaint(model, schedule, x, keep, _sampler(model.cfg, n_steps, guidance), ids, null, g, resample)
     return from_signed(out).clamp(0, 1).cpu()
