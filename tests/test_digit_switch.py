@@ -19,7 +19,7 @@ from course.judge import JudgeConfig, _load_judge, load_judge
 from course.metrics import _reference_features, judge_samples, reference_features
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-DIGIT_LESSONS = ("02_neural_network", "04_cnn", "05_autoencoder", "07_gan", "08_diffusion")
+DIGIT_LESSONS = ("00_start_here", "02_neural_network", "04_cnn", "05_autoencoder", "07_gan", "08_diffusion")
 SAMPLE_LESSONS = ("01_learning_from_data", "03_data", "06_lstm")  # a seeded sample of the set, or its images moving
 
 
