@@ -7,6 +7,7 @@ seconds. COURSE_CACHE moves the folder; COURSE_RETRAIN=1 always trains again.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -50,12 +51,34 @@ def load_checkpoint(path: str, model_class: type, config_class: type, device: to
     return model.to(device), cfg, ckpt.get("history", {})
 
 
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@functools.lru_cache(maxsize=4)
+def code_fingerprint(root: str = PACKAGE_DIR) -> str:
+    """Return a 12-character hash of the package's code: every .py file under `root` (names and contents) but the
+    maintainer tools. Part of every cached model's key, so weights trained before a recipe changed are never loaded."""
+    h = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):  # top-down, in sorted order: dirs is pruned and sorted in place
+        dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "tools"))
+        for file in sorted(f for f in files if f.endswith(".py")):
+            path = os.path.join(folder, file)
+            h.update(os.path.relpath(path, root).replace(os.sep, "/").encode() + b"\0")
+            with open(path, "rb") as f:
+                h.update(f.read().replace(b"\r\n", b"\n") + b"\0")  # the same on Windows checkouts
+    return h.hexdigest()[:12]
+
+
 def trained_path(name: str, cfg, data: str = "") -> str:
-    """Return the cache file for a model trained under `name` with config `cfg` on `data` (all three are the key,
-    with the active data set when a lesson switched from the glyph digits)."""
+    """Return the cache file for a model trained under `name` with config `cfg` on `data` (the key: those three, the
+    package's code (`code_fingerprint`) and the active data set when a lesson switched from the glyph digits).
+
+    A recipe written in a notebook is not in the key: after changing one, set COURSE_RETRAIN=1.
+    """
     from course.data import active_dataset
 
-    key = {"cfg": dataclasses.asdict(cfg), "class": type(cfg).__name__, "data": data, "version": __version__}
+    key = {"cfg": dataclasses.asdict(cfg), "class": type(cfg).__name__, "data": data, "version": __version__,
+           "code": code_fingerprint()}
     if active_dataset() != "glyphs":  # a lesson switched to real data (course.data.load_digits): never mix them up
         key["dataset"] = active_dataset()
     key = json.dumps(key, sort_keys=True, default=str)

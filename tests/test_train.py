@@ -135,6 +135,27 @@ def test_trained_trains_once_then_loads_and_retrains_a_stale_or_corrupt_file(tmp
     assert len(calls) == 3
 
 
+def test_a_change_to_the_package_code_is_a_new_cache_key(tmp_path, monkeypatch):
+    import shutil
+
+    import course.cache as cache
+
+    copy = tmp_path / "course"
+    shutil.copytree(cache.PACKAGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "weights"))
+    before = cache.code_fingerprint(str(copy))
+    assert before == cache.code_fingerprint.__wrapped__(cache.PACKAGE_DIR)  # names and contents, not where it lives
+    (copy / "tools" / "bench.py").write_text("# a maintainer tool trains nothing\n")
+    assert cache.code_fingerprint.__wrapped__(str(copy)) == before
+    with open(copy / "train.py", "a") as f:
+        f.write("\n# a recipe changed\n")
+    assert cache.code_fingerprint.__wrapped__(str(copy)) != before
+
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "cache"))
+    path = cache.trained_path("tiny", TinyConfig())
+    monkeypatch.setattr(cache, "code_fingerprint", lambda: "another-code")
+    assert cache.trained_path("tiny", TinyConfig()) != path  # weights from before the change are never loaded
+
+
 def test_train_steps_averages_windows_and_stops_on_nan():
     from course.train import train_steps
 

@@ -212,9 +212,10 @@ def glyph_digits(n_train: int = 30000, n_test: int = 5000, size: int = 28, seed:
     """Return the course's digit data set: balanced classes, deterministic for a given seed, cached on disk."""
     if n_train < 0 or n_test < 0:
         raise ValueError("n_train and n_test must be non-negative")
-    from course.cache import cache_dir
+    from course.cache import cache_dir, code_fingerprint
 
-    key = repr((n_train, n_test, size, seed, font_share, HAND_STYLE, FONT_STYLE, mixed_fonts(), _VERSION))
+    # the key: every argument, the styles, the fonts found, and the package's code (a changed drawing is redrawn)
+    key = repr((n_train, n_test, size, seed, font_share, HAND_STYLE, FONT_STYLE, mixed_fonts(), code_fingerprint()))
     path = os.path.join(cache_dir(), "data", f"digits-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pt")
     try:
         x_train, y_train, x_test, y_test = torch.load(path, weights_only=True)
@@ -235,8 +236,6 @@ def glyph_digits(n_train: int = 30000, n_test: int = 5000, size: int = 28, seed:
 def _to_bytes(x: torch.Tensor) -> torch.Tensor:
     return (x * 255).round().to(torch.uint8)
 
-
-_VERSION = 1  # bump when the drawing changes, so cached sets are redrawn
 
 
 def _dataset(x_train, y_train, x_test, y_test, font_share) -> ImageDataset:
