@@ -116,3 +116,52 @@ def test_fill_with_caption_changes_only_the_region_asked_for():
     out = fill_with_caption(model, TOK, x, keep, DS.captions_train[4:6], n_steps=3, resample=1)
     assert torch.allclose(out * keep, x * keep, atol=1e-4)  # outside the region: the input, unchanged
     assert ((out - x).abs() * (1 - keep)).mean() > 0.01  # inside: drawn anew
+
+
+def notebook_function(lesson: str, name: str) -> str:
+    """Return the source of the function `name` as lesson `lesson`'s solution notebook defines it."""
+    import json
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "solutions", f"{lesson}.ipynb")
+    with open(path) as f:
+        cells = ["".join(c["source"]) for c in json.load(f)["cells"] if c["cell_type"] == "code"]
+    (cell,) = [c for c in cells if f"def {name}(" in c]
+    start = cell.index(f"def {name}(")
+    end = cell.find("\n\n\n", start)  # the function ends at the first two blank lines after it
+    return cell[start:] if end < 0 else cell[start:end]
+
+
+def test_lesson_09s_training_loop_trains_the_same_model_as_the_packages(one_thread):
+    """The lesson writes the loop out to show it; lesson 10 uses the package's: one config, one model."""
+    from course.diffusion import drop_condition
+    from course.ema import EMA
+    from course.text2img import train_text_to_image
+    from course.train import train_steps
+
+    cfg = small_config(n_steps=6, batch_size=8)
+    x, ids = DS.x_train * 2 - 1, TOK(DS.captions_train)
+    names = dict(torch=torch, TextToImage=TextToImage, TextToImageConfig=TextToImageConfig, schedule_for=schedule_for,
+                 EMA=EMA, drop_condition=drop_condition, diffusion_loss=diffusion_loss, train_steps=train_steps,
+                 device="cpu", x_train=x, ids_train=ids, tokenizer=TOK)
+    exec(notebook_function("09_text_to_image", "train_text_to_image"), names)
+    torch.manual_seed(0)
+    lesson_model, _ = names["train_text_to_image"](TextToImage(cfg), cfg)
+    torch.manual_seed(0)
+    package_model, _ = train_text_to_image(TextToImage(cfg), x, ids, TOK("")[0], progress=False)
+    for (name, a), b in zip(lesson_model.state_dict().items(), package_model.state_dict().values()):
+        assert torch.equal(a, b), f"{name} differs: the lesson's loop and course.text2img's train different models"
+
+
+def test_shape_region_is_the_shape_grown_by_the_margin():
+    from course.data.shapes import shape_region
+
+    x = DS.x_train[:4]
+    pixels = shape_pixels(x)
+    assert torch.equal(shape_region(x, margin=0)[:, 0], pixels.float())
+    grown = shape_region(x, margin=3)
+    assert grown.shape == (4, 1, 32, 32) and set(grown.unique().tolist()) <= {0.0, 1.0}
+    assert bool((grown[:, 0] >= pixels.float()).all()) and grown.sum() > pixels.sum()
+    ys, xs = pixels[0].nonzero(as_tuple=True)  # the grown region reaches exactly 3 pixels past the shape's rows
+    rows = grown[0, 0].any(1).nonzero()[:, 0]
+    assert rows.min() == max(ys.min() - 3, 0) and rows.max() == min(ys.max() + 3, 31)

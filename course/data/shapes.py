@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 ATTRIBUTES = {
     "shape": ["circle", "square", "triangle", "cross"],
@@ -43,6 +44,13 @@ def shape_pixels(images: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
     """Return a boolean mask (N, H, W): the pixels of RGB images (N, 3, H, W) in [0, 1] that differ from the
     background by more than `threshold` in some channel, i.e. where the shape is."""
     return (images - BACKGROUND).abs().amax(1) > threshold
+
+
+def shape_region(images: torch.Tensor, margin: int = 3) -> torch.Tensor:
+    """Return a float mask (N, 1, H, W), 1 on the shape of RGB images (N, 3, H, W) in [0, 1] grown by `margin`
+    pixels each way and 0 elsewhere: the region a generative fill draws anew."""
+    pixels = shape_pixels(images)[:, None].float()  # (N, 1, H, W)
+    return F.max_pool2d(pixels, 2 * margin + 1, stride=1, padding=margin)  # a pixel is in if the shape is near
 
 
 def _signed_distance(shape_idx: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
