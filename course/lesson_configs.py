@@ -66,7 +66,7 @@ def lesson09_config(vocab: tuple[str, ...], max_len: int, device: Device = None)
     """Return lesson 09's text-to-image model for a tokenizer's vocabulary and caption length: x0-prediction,
     wider, with bigger batches and more steps on a GPU."""
     return TextToImageConfig(vocab=vocab, max_len=max_len, widths=by_device(cpu=(32, 64), gpu=(64, 128), device=device),
-                             n_steps=by_device(cpu=1600, gpu=4000, device=device),
+                             n_steps=by_device(cpu=2600, gpu=4000, device=device),
                              batch_size=by_device(cpu=32, gpu=64, device=device),
                              lr=3e-3, prediction="x0", ema_decay=0.995)
 

@@ -27,7 +27,7 @@ from course.flops import ASSUMED_UTILISATION
 T4_PEAK_FLOPS = 8.1e12
 T4_STEP_SECONDS = 0.005  # floor per optimiser step: a small model's step is a few hundred kernel launches of ~10 us
 # Minutes of each lesson at the CPU settings on a 2-core CPU: README's lesson table (make bench), upper ends.
-CPU_MINUTES = {"06": 2.0, "07": 3.0, "08": 3.5, "09": 5.0, "10": 3.0}
+CPU_MINUTES = {"06": 2.0, "07": 3.0, "08": 3.5, "09": 4.5, "10": 3.0}
 
 
 @dataclass
