@@ -16,8 +16,6 @@ from typing import Callable
 import torch
 from torch import nn
 
-from course import __version__
-
 
 def cache_dir() -> str:
     """Return the folder for trained models a later lesson reuses (COURSE_CACHE, or ~/.cache/genimg-course)."""
@@ -77,8 +75,8 @@ def trained_path(name: str, cfg, data: str = "") -> str:
     """
     from course.data import active_dataset
 
-    key = {"cfg": dataclasses.asdict(cfg), "class": type(cfg).__name__, "data": data, "version": __version__,
-           "code": code_fingerprint()}
+    key = {"cfg": dataclasses.asdict(cfg), "class": type(cfg).__name__, "data": data,
+           "code": code_fingerprint()}  # the code includes course/__init__.py, so a new version is a new key
     if active_dataset() != "glyphs":  # a lesson switched to real data (course.data.load_digits): never mix them up
         key["dataset"] = active_dataset()
     key = json.dumps(key, sort_keys=True, default=str)

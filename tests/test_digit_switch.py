@@ -1,5 +1,4 @@
 """The one-line data set switch of the digit lessons: DATASET = "glyphs" | "mnist" | "fashion-mnist"."""
-import json
 import os
 import re
 
@@ -17,8 +16,8 @@ from course.data.mnist import DatasetUnavailable, load_real, write_idx
 from course.data.sequences import moving_sequences
 from course.judge import JudgeConfig, _load_judge, load_judge
 from course.metrics import _reference_features, judge_samples, reference_features
+from solution_notebooks import code_cells
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
 DIGIT_LESSONS = ("00_start_here", "02_neural_network", "04_cnn", "05_autoencoder", "07_gan", "08_diffusion")
 SAMPLE_LESSONS = ("01_learning_from_data", "03_data", "06_lstm")  # a seeded sample of the set, or its images moving
 
@@ -105,8 +104,7 @@ def test_unknown_names_get_a_suggestion():
 
 @pytest.mark.parametrize("lesson", DIGIT_LESSONS + SAMPLE_LESSONS)
 def test_each_digit_lesson_switches_with_one_line(lesson):
-    with open(os.path.join(ROOT, "solutions", f"{lesson}.ipynb")) as f:
-        cells = [("".join(c["source"])) for c in json.load(f)["cells"] if c["cell_type"] == "code"]
+    cells = code_cells(lesson)
     switch = [i for i, src in enumerate(cells) if 'DATASET = "glyphs"' in src]
     assert switch and switch[0] <= 4, "the switch sits in one of the first code cells"
     code = "\n".join(cells)

@@ -118,26 +118,13 @@ def test_fill_with_caption_changes_only_the_region_asked_for():
     assert ((out - x).abs() * (1 - keep)).mean() > 0.01  # inside: drawn anew
 
 
-def notebook_function(lesson: str, name: str) -> str:
-    """Return the source of the function `name` as lesson `lesson`'s solution notebook defines it."""
-    import json
-    import os
-
-    path = os.path.join(os.path.dirname(__file__), "..", "solutions", f"{lesson}.ipynb")
-    with open(path) as f:
-        cells = ["".join(c["source"]) for c in json.load(f)["cells"] if c["cell_type"] == "code"]
-    (cell,) = [c for c in cells if f"def {name}(" in c]
-    start = cell.index(f"def {name}(")
-    end = cell.find("\n\n\n", start)  # the function ends at the first two blank lines after it
-    return cell[start:] if end < 0 else cell[start:end]
-
-
 def test_lesson_09s_training_loop_trains_the_same_model_as_the_packages(one_thread):
     """The lesson writes the loop out to show it; lesson 10 uses the package's: one config, one model."""
     from course.diffusion import drop_condition
     from course.ema import EMA
     from course.text2img import train_text_to_image
     from course.train import train_steps
+    from solution_notebooks import notebook_function
 
     cfg = small_config(n_steps=6, batch_size=8)
     x, ids = DS.x_train * 2 - 1, TOK(DS.captions_train)

@@ -237,7 +237,6 @@ def _to_bytes(x: torch.Tensor) -> torch.Tensor:
     return (x * 255).round().to(torch.uint8)
 
 
-
 def _dataset(x_train, y_train, x_test, y_test, font_share) -> ImageDataset:
     info = {"sources": f"{1 - font_share:.0%} pen strokes, {font_share:.0%} fonts", "fonts": mixed_fonts()}
     return ImageDataset("glyphs", x_train, y_train, x_test, y_test, list(DIGITS), info)
