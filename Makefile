@@ -38,11 +38,12 @@ lab: setup  ## open JupyterLab on the student notebooks
 # (Running the students beside the solutions, course/tools/solved.py with COURSE_SOLVED_DIR, saved 7 minutes
 # but starved a student lesson past its time limit in one CI run out of two: not used until that is solved.)
 test: setup  ## unit tests, then every solution (nbval) and every student notebook (browser, or nbval)
-	$(PY) -m pytest -q tests --ignore=tests/test_browser.py
+	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory nbval
 
+# The unit tests keep their own model cache (tests/conftest.py), whatever COURSE_CACHE a learner has set.
 unit: setup
-	$(PY) -m pytest -q tests --ignore=tests/test_browser.py
+	env -u COURSE_CACHE $(PY) -m pytest -q tests --ignore=tests/test_browser.py
 
 nbval: setup
 	export COURSE_CACHE=$$(mktemp -d) && COURSE_STRICT_CHECKS=1 $(PY) -m pytest -q $(NBVAL) solutions && $(MAKE) --no-print-directory students
