@@ -83,15 +83,16 @@ def lesson05_vae(device: torch.device | str = "cpu", x_train: torch.Tensor | Non
 
 def lesson08_config(device: torch.device | str | None = None):
     """Return the DiffusionConfig of lesson 08's latent model (its section 6): class-conditional, v-prediction,
-    min-SNR weighting, 800 steps on a CPU (4,000 on a GPU)."""
+    min-SNR weighting, 900 steps on a CPU (4,000 on a GPU)."""
     from course.device import by_device
     from course.diffusion import DiffusionConfig, ScheduleConfig
     from course.unet import UNetConfig
 
     unet = UNetConfig(in_channels=4, size=7, widths=by_device(cpu=(32, 64), gpu=(64, 128), device=device), n_classes=10)
+    # channels_last: 97 ms a step on a 2-core CPU against 114, so 900 steps fit where 800 did
     return DiffusionConfig(unet=unet, schedule=ScheduleConfig(1000, "cosine"), prediction="v", weighting="min_snr",
-                           p_uncond=0.1, train_steps=by_device(cpu=800, gpu=4000, device=device), batch_size=256,
-                           lr=2e-3, ema_decay=0.995)
+                           p_uncond=0.1, train_steps=by_device(cpu=900, gpu=4000, device=device), batch_size=256,
+                           lr=2e-3, ema_decay=0.995, channels_last=True)
 
 
 def lesson08_latent_diffusion(device: torch.device | str = "cpu", x_train: torch.Tensor | None = None,
