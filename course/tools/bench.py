@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-digits", default=None, help="folder of real MNIST test digits for the transfer "
                         "measurement (default when running every notebook: ../shared/data/mnist-dev, if present)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # the Makefile's Agg would store no figures
     os.environ.setdefault("COURSE_CACHE", tempfile.mkdtemp(prefix="course-bench-"))  # every model trains for real
     rows = []
     for path in resolve(args.notebooks):
