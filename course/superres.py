@@ -153,8 +153,10 @@ def lesson07_superres(device: torch.device | str = "cpu", x_train: torch.Tensor 
                       live=None) -> tuple[SRNet, dict]:
     """Return (model, history) of lesson 07's squared-error super-resolution network: loaded from the cache, else trained
     now the same way on the active data set's training images (or `x_train`), about 10 s on a CPU, and cached.
-    `live` (a LiveLoss) shows the training when it happens."""
+    `live` (a LiveLoss) shows the training when it happens. On a CPU it trains on one thread, as lesson 07 does, so
+    whichever lesson or script trains it, the weights are the same (two threads gave 20.33 dB instead of 19.86)."""
     from course.cache import trained
+    from course.device import small_model_threads
     from course.lesson_configs import lesson07_sr_config
 
     cfg = lesson07_sr_config(device)
@@ -162,4 +164,9 @@ def lesson07_superres(device: torch.device | str = "cpu", x_train: torch.Tensor 
         from course.data import active_digits
 
         x_train = active_digits().x_train
-    return trained("07_superres", cfg, lambda: SRNet(cfg), lambda: train_superres(cfg, x_train, device, live=live), device, data="glyphs")
+
+    def train() -> tuple[SRNet, dict]:
+        with small_model_threads(device):
+            return train_superres(cfg, x_train, device, live=live)
+
+    return trained("07_superres", cfg, lambda: SRNet(cfg), train, device, data="glyphs")

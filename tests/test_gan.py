@@ -166,3 +166,23 @@ def test_train_superres_tiny():
     model, history = train_superres(SRConfig(width=4, n_steps=2, batch_size=4, adv_weight=0.01), torch.rand(8, 1, 28, 28),
                                     progress=False)
     assert set(history) >= {"mse", "d_loss"} and not model.training
+
+
+def test_lesson07_superres_trains_on_one_thread_whatever_the_caller_uses(tmp_path, monkeypatch):
+    """Lesson 07 trains it on one thread; a lesson or script on two threads must train (and cache) the same weights."""
+    import course.superres as superres
+    from course.device import cpu_threads
+
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    seen = []
+
+    def fake_train(cfg, x, device="cpu", live=None):
+        seen.append(torch.get_num_threads())
+        return SRNet(replace(cfg, width=4)), {"mse": [0.0]}
+
+    monkeypatch.setattr(superres, "train_superres", fake_train)
+    monkeypatch.setattr("course.lesson_configs.lesson07_sr_config", lambda device=None: SRConfig(width=4, n_steps=1))
+    with cpu_threads(2):
+        superres.lesson07_superres("cpu", torch.rand(8, 1, 28, 28))
+        assert torch.get_num_threads() == 2  # restored afterwards
+    assert seen == [1]
