@@ -63,15 +63,16 @@ class SRNet(nn.Module):
         if cfg.factor not in (2, 4):
             raise ValueError(f"factor must be 2 or 4, got {cfg.factor}")
         self.cfg, w = cfg, cfg.width
-        layers = [nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1), nn.ReLU()]  # (B, w, h, w)
-        for i in range({2: 1, 4: 2}[cfg.factor]):
-            last = i == {2: 1, 4: 2}[cfg.factor] - 1
-            if last:  # the last doubling paints the correction straight into 1 channel (cheap at full size)
-                layers += [nn.ConvTranspose2d(w, 1, 4, stride=2, padding=1)]
-            else:
-                layers += [nn.ConvTranspose2d(w, w, 4, stride=2, padding=1), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1), nn.ReLU()]
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):  # the same initial weights for the same seed, global RNG untouched
             torch.manual_seed(cfg.seed)
+            layers = [nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1), nn.ReLU()]  # (B, w, h, w)
+            for i in range({2: 1, 4: 2}[cfg.factor]):
+                last = i == {2: 1, 4: 2}[cfg.factor] - 1
+                if last:  # the last doubling paints the correction straight into 1 channel (cheap at full size)
+                    layers += [nn.ConvTranspose2d(w, 1, 4, stride=2, padding=1)]
+                else:
+                    layers += [nn.ConvTranspose2d(w, w, 4, stride=2, padding=1), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1),
+                               nn.ReLU()]
             self.net = nn.Sequential(*layers)
 
     def forward(self, x_low: torch.Tensor) -> torch.Tensor:
@@ -153,8 +154,7 @@ def lesson07_superres(device: torch.device | str = "cpu", x_train: torch.Tensor 
                       live=None) -> tuple[SRNet, dict]:
     """Return (model, history) of lesson 07's squared-error super-resolution network: loaded from the cache, else trained
     now the same way on the active data set's training images (or `x_train`), about 10 s on a CPU, and cached.
-    `live` (a LiveLoss) shows the training when it happens. On a CPU it trains on one thread, as lesson 07 does, so
-    whichever lesson or script trains it, the weights are the same (two threads gave 20.33 dB instead of 19.86)."""
+    `live` (a LiveLoss) shows the training when it happens. On a CPU it trains on one thread, as lesson 07 does."""
     from course.cache import trained
     from course.device import small_model_threads
     from course.lesson_configs import lesson07_sr_config

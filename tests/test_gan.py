@@ -162,6 +162,20 @@ def test_superres_shapes_and_losses():
     assert high_frequency_energy(x) > high_frequency_energy(bicubic_upsample(low))
 
 
+def test_srnet_starts_from_the_same_weights_whatever_ran_before():
+    """Lesson 07 seeds the global RNG before training it, lesson 10 and scripts do not: the same seed must give the same
+    network (its layers were once built outside the seeded block, and each process trained another network)."""
+    torch.manual_seed(1)
+    a = SRNet(SRConfig(width=4))
+    torch.randn(1234)
+    b = SRNet(SRConfig(width=4))
+    assert all(torch.equal(a.state_dict()[k], v) for k, v in b.state_dict().items())
+    assert not torch.equal(SRNet(SRConfig(width=4, seed=1)).net[0].weight, a.net[0].weight)
+    state = torch.random.get_rng_state()
+    SRNet(SRConfig(width=4))
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random numbers are left alone
+
+
 def test_train_superres_tiny():
     model, history = train_superres(SRConfig(width=4, n_steps=2, batch_size=4, adv_weight=0.01), torch.rand(8, 1, 28, 28),
                                     progress=False)
@@ -169,7 +183,7 @@ def test_train_superres_tiny():
 
 
 def test_lesson07_superres_trains_on_one_thread_whatever_the_caller_uses(tmp_path, monkeypatch):
-    """Lesson 07 trains it on one thread; a lesson or script on two threads must train (and cache) the same weights."""
+    """Lesson 07 trains it on one thread; a lesson or script on two threads trains (and caches) it on one thread too."""
     import course.superres as superres
     from course.device import cpu_threads
 
