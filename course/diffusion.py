@@ -171,6 +171,14 @@ class SamplerConfig:
     prediction: str = "eps"  # what the model outputs: "eps", "v" or "x0"
     eta: float = 0.0  # 0: deterministic DDIM; 1 with n_steps = all steps: ancestral DDPM
     clip: float | None = None  # clamp the predicted x0 each step, e.g. 1.0 for data in [-1, 1]
+    # Guide only at steps t with lo <= t / (T - 1) <= hi, elsewhere w = 1 (Kynkaanniemi et al. 2024: guidance at the
+    # noisiest steps mostly narrows the variety). (0, 1): every step.
+    guidance_interval: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self):
+        lo, hi = self.guidance_interval
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ValueError(f"guidance_interval must be (lo, hi) with 0 <= lo <= hi <= 1, got {self.guidance_interval}")
 
 
 def ddim_steps(start: int, n_steps: int) -> list[tuple[int, int]]:
@@ -184,10 +192,12 @@ def ddim_update(model: nn.Module, schedule: NoiseSchedule, x: torch.Tensor, step
                 sampler: SamplerConfig, cond=None, null_cond=None,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (x at step `prev`, the predicted x0) from x at `step`: one DDIM step (eq. 12 of Song et al. 2021) with
-    the sampler's guidance, parameterisation, clipping and eta. prev = -1 means the clean image (alpha_bar = 1)."""
+    the sampler's guidance (in its interval), parameterisation, clipping and eta. prev = -1 means the clean image (alpha_bar = 1)."""
     device = x.device
     t = torch.full((x.shape[0],), step, device=device, dtype=torch.long)
-    out = guided_output(model, x, t, cond, null_cond, sampler.guidance)
+    lo, hi = sampler.guidance_interval
+    guidance = sampler.guidance if lo <= step / (schedule.n_steps - 1) <= hi else 1.0
+    out = guided_output(model, x, t, cond, null_cond, guidance)
     x0, eps = schedule.to_x0_eps(x, out, t, sampler.prediction)
     if sampler.clip is not None:
         x0 = x0.clamp(-sampler.clip, sampler.clip)
@@ -244,6 +254,7 @@ class DiffusionConfig:
     ema_decay: float = 0.995
     channels_last: bool = False  # memory layout of the images and the network (faster convolutions on some CPUs)
     seed: int = 0
+    snapshot_steps: tuple[int, ...] = ()  # keep a copy of the EMA weights after these steps, to judge shorter training
 
 
 def null_condition(cfg: UNetConfig, cond: torch.Tensor) -> torch.Tensor:
@@ -258,8 +269,12 @@ def train_diffusion(cfg: DiffusionConfig, x: torch.Tensor, cond: torch.Tensor | 
     """Train a U-Net denoiser on data x (N, C, H, W) with optional conditions (N,) or (N, D).
 
     Returns (the EMA model in eval mode, history) where history holds the mean loss of every
-    50 steps ("loss", "step") and the wall-clock "seconds". `live` may be a course.plot.LiveLoss.
+    50 steps ("loss", "step") and the wall-clock "seconds", and with cfg.snapshot_steps, "snapshots": {step: the EMA
+    model's state dict after that step} (load one with `UNet(cfg.unet).load_state_dict`). `live` may be a
+    course.plot.LiveLoss.
     """
+    if any(not 1 <= s <= cfg.train_steps for s in cfg.snapshot_steps):
+        raise ValueError(f"snapshot_steps must lie in 1..train_steps={cfg.train_steps}, got {cfg.snapshot_steps}")
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     memory = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -284,7 +299,12 @@ def train_diffusion(cfg: DiffusionConfig, x: torch.Tensor, cond: torch.Tensor | 
         sched.step()
         ema.decay = min(cfg.ema_decay, (1 + i) / (10 + i))  # warm-up: early weights are soon forgotten
         ema.update(model)
+        if i + 1 in cfg.snapshot_steps:
+            snapshots[i + 1] = {k: v.detach().to("cpu", copy=True) for k, v in ema.model.state_dict().items()}
         return {"loss": loss.item()}
 
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
     history = train_steps(step, cfg.train_steps, log_every=50, live=live, progress=progress)
+    if cfg.snapshot_steps:
+        history["snapshots"] = snapshots
     return ema.model.to(memory_format=torch.contiguous_format).eval(), history

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -103,6 +105,46 @@ def test_guidance_extrapolates_from_unconditional_towards_conditional():
     w1 = ddim_sample(model, s, (2, 1, 8, 8), SamplerConfig(5, 1.0), cond, null, generator=g())
     w3 = ddim_sample(model, s, (2, 1, 8, 8), SamplerConfig(5, 3.0), cond, null, generator=g())
     assert not torch.allclose(w1, w3, atol=1e-3)  # guidance changes the samples
+
+
+def test_guidance_interval_guides_only_the_steps_inside_it():
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(widths=(8, 16), n_classes=3, mid_attention=False)).eval()
+    for p in model.parameters():
+        p.data.normal_(0, 0.3)
+    s, cond, null = NoiseSchedule(ScheduleConfig(20)), torch.tensor([0, 1]), torch.tensor([3, 3])
+    draw = lambda sampler: ddim_sample(model, s, (2, 1, 8, 8), sampler, cond, null, generator=torch.Generator().manual_seed(1))
+    w1, w3 = draw(SamplerConfig(5, 1.0)), draw(SamplerConfig(5, 3.0))
+    assert torch.equal(draw(SamplerConfig(5, 3.0, guidance_interval=(0.0, 1.0))), w3)
+    assert torch.equal(draw(SamplerConfig(5, 3.0, guidance_interval=(0.01, 0.02))), w1)  # no visited step t/19 inside
+    upper = draw(SamplerConfig(5, 3.0, guidance_interval=(0.6, 1.0)))  # only the two noisiest of steps 19, 14, 10, 5, 0
+    lower = draw(SamplerConfig(5, 3.0, guidance_interval=(0.0, 0.6)))
+    assert not torch.allclose(upper, w1, atol=1e-4) and not torch.allclose(upper, w3, atol=1e-4)
+    assert not torch.allclose(lower, upper, atol=1e-4)
+    with pytest.raises(ValueError, match="guidance_interval"):
+        SamplerConfig(guidance_interval=(0.8, 0.2))
+
+
+def test_train_diffusion_keeps_snapshots_of_its_ema_weights(tmp_path, monkeypatch):
+    from course.cache import load_if_trained, save_trained
+    from course.diffusion import DiffusionConfig, train_diffusion
+
+    cfg = DiffusionConfig(unet=UNetConfig(in_channels=2, size=4, widths=(8, 8), n_classes=3, time_dim=16, mid_attention=False),
+                          schedule=ScheduleConfig(50), train_steps=6, batch_size=4, warmup=2, snapshot_steps=(3, 6))
+    x, y = torch.randn(20, 2, 4, 4), torch.randint(0, 3, (20,))
+    model, history = train_diffusion(cfg, x, y, progress=False)
+    assert sorted(history["snapshots"]) == [3, 6]
+    final = model.state_dict()
+    assert all(torch.equal(history["snapshots"][6][k], v) for k, v in final.items())  # the last snapshot is the model
+    assert any(not torch.equal(history["snapshots"][3][k], v) for k, v in final.items())
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    save_trained(model, cfg, "snapshots", history)
+    cached = load_if_trained(UNet(cfg.unet), cfg, "snapshots")  # loaded with weights_only=True, as lessons load it
+    half_way = UNet(cfg.unet)
+    half_way.load_state_dict(cached["snapshots"][3])
+    assert all(torch.equal(half_way.state_dict()[k], v) for k, v in history["snapshots"][3].items())
+    with pytest.raises(ValueError, match="snapshot_steps must lie in 1..train_steps=6"):
+        train_diffusion(replace(cfg, snapshot_steps=(7,)), x, y, progress=False)
 
 
 def test_drop_condition_and_ema():

@@ -47,8 +47,12 @@ def gpu_scale(monkeypatch, tmp_path, one_thread):
 
 
 def few_steps(cfg):
-    """Return `cfg` with N_STEPS optimiser steps (DiffusionConfig calls them train_steps, the others n_steps)."""
-    field = "train_steps" if "train_steps" in {f.name for f in fields(cfg)} else "n_steps"
+    """Return `cfg` with N_STEPS optimiser steps (DiffusionConfig calls them train_steps, the others n_steps), and
+    its snapshot (if it keeps one) half-way."""
+    names = {f.name for f in fields(cfg)}
+    field = "train_steps" if "train_steps" in names else "n_steps"
+    if getattr(cfg, "snapshot_steps", ()):
+        return replace(cfg, **{field: N_STEPS}, snapshot_steps=(N_STEPS // 2,))
     return replace(cfg, **{field: N_STEPS})
 
 
@@ -137,8 +141,11 @@ def test_lesson08_pixel_and_latent_diffusion(gpu_scale):
 
     cfg = few_steps(lesson08_config())
     autoencoder = Autoencoder(LATENT_CONFIG).eval()  # untrained: only its decoder's shapes matter here
-    model, _ = trained("08_latent_diffusion", cfg, lambda: UNet(cfg.unet),
-                       lambda: train_diffusion(cfg, torch.randn(512, 4, 7, 7), torch.arange(512) % 10, "cpu", progress=False))
+    model, history = trained("08_latent_diffusion", cfg, lambda: UNet(cfg.unet),
+                             lambda: train_diffusion(cfg, torch.randn(512, 4, 7, 7), torch.arange(512) % 10, "cpu",
+                                                     progress=False))
+    half_way = UNet(cfg.unet)
+    half_way.load_state_dict(history["snapshots"][N_STEPS // 2])  # the snapshot section 8 compares with the pixel model
     samples = sample_digits(model, NoiseSchedule(cfg.schedule), labels, (4, 7, 7),
                             lambda zb: decode_latents(autoencoder, zb), sampler)
     assert samples.shape == (4, 1, 28, 28)

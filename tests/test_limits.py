@@ -118,7 +118,7 @@ def test_published_figures_agree_with_each_other():
 def test_lesson08_config_is_lesson_08s_cpu_latent_model():
     cfg = lesson08_config("cpu")
     assert (cfg.unet.in_channels, cfg.unet.size, cfg.unet.widths, cfg.unet.n_classes) == (4, 7, (32, 64), 10)
-    assert (cfg.train_steps, cfg.batch_size, cfg.prediction, cfg.weighting) == (900, 256, "v", "min_snr")
+    assert (cfg.train_steps, cfg.batch_size, cfg.prediction, cfg.weighting) == (2600, 128, "v", "min_snr")
 
 
 def test_skewed_captions_have_the_skew_asked_for():

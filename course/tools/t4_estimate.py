@@ -26,8 +26,8 @@ from course.flops import ASSUMED_UTILISATION
 # 8.1 TFLOPS single precision (65 TFLOPS mixed precision on tensor cores, which the course's fp32 training does not use), 16 GB.
 T4_PEAK_FLOPS = 8.1e12
 T4_STEP_SECONDS = 0.005  # floor per optimiser step: a small model's step is a few hundred kernel launches of ~10 us
-# Minutes of each lesson at the CPU settings on a 2-core CPU: README's lesson table (make bench), upper ends.
-CPU_MINUTES = {"06": 2.0, "07": 3.0, "08": 3.5, "09": 4.5, "10": 3.0}
+# Minutes of each lesson at the CPU settings on a 2-core CPU: README's lesson table (make bench).
+CPU_MINUTES = {"06": 2.0, "07": 3.0, "08": 5.5, "09": 4.5, "10": 3.0}
 
 
 @dataclass
@@ -48,8 +48,10 @@ def n_steps(cfg) -> int:
 
 
 def with_steps(cfg, n: int):
-    """Return `cfg` cut to n optimiser steps."""
-    return replace(cfg, **{"train_steps" if "train_steps" in {f.name for f in fields(cfg)} else "n_steps": n})
+    """Return `cfg` cut to n optimiser steps, without snapshots (lesson 08's half-way copy would lie beyond them)."""
+    names = {f.name for f in fields(cfg)}
+    cut = replace(cfg, **{"train_steps" if "train_steps" in names else "n_steps": n})
+    return replace(cut, snapshot_steps=()) if "snapshot_steps" in names else cut
 
 
 def at_scale(scale: str, fn: Callable[[], object]):
