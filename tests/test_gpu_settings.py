@@ -12,7 +12,7 @@ What a CPU cannot show: a tensor left on the wrong device, or an out-of-memory e
 """
 import glob
 import os
-from dataclasses import fields, replace
+from dataclasses import replace
 
 import nbformat
 import pytest
@@ -32,6 +32,7 @@ from course.lesson_configs import (lesson06_config, lesson07_dcgan_config, lesso
 from course.superres import downsample, train_superres, upscale
 from course.text import Tokenizer, build_vocab, words_of
 from course.text2img import TextToImage, generate as text_to_image, train_text_to_image
+from course.tools.t4_estimate import with_steps
 from course.unet import UNet
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -47,13 +48,8 @@ def gpu_scale(monkeypatch, tmp_path, one_thread):
 
 
 def few_steps(cfg):
-    """Return `cfg` with N_STEPS optimiser steps (DiffusionConfig calls them train_steps, the others n_steps), and
-    its snapshot (if it keeps one) half-way."""
-    names = {f.name for f in fields(cfg)}
-    field = "train_steps" if "train_steps" in names else "n_steps"
-    if getattr(cfg, "snapshot_steps", ()):
-        return replace(cfg, **{field: N_STEPS}, snapshot_steps=(N_STEPS // 2,))
-    return replace(cfg, **{field: N_STEPS})
+    """Return `cfg` with N_STEPS optimiser steps, cut as the T4 estimate cuts it (a snapshot, if kept, half-way)."""
+    return with_steps(cfg, N_STEPS)
 
 
 def assert_cached(name: str, cfg, model: torch.nn.Module, build) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -48,10 +48,11 @@ def n_steps(cfg) -> int:
 
 
 def with_steps(cfg, n: int):
-    """Return `cfg` cut to n optimiser steps, without snapshots (lesson 08's half-way copy would lie beyond them)."""
-    names = {f.name for f in fields(cfg)}
-    cut = replace(cfg, **{"train_steps" if "train_steps" in names else "n_steps": n})
-    return replace(cut, snapshot_steps=()) if "snapshot_steps" in names else cut
+    """Return `cfg` cut to n optimiser steps; its snapshots (lesson 08 keeps one half-way) move to the same share of the
+    shorter run, at step 1 at the earliest."""
+    if not getattr(cfg, "snapshot_steps", ()):
+        return replace(cfg, **{"train_steps" if hasattr(cfg, "train_steps") else "n_steps": n})
+    return replace(cfg, train_steps=n, snapshot_steps=tuple(max(1, s * n // cfg.train_steps) for s in cfg.snapshot_steps))
 
 
 def at_scale(scale: str, fn: Callable[[], object]):
