@@ -239,7 +239,7 @@ def plot_confusion(y_true: torch.Tensor, y_pred: torch.Tensor, class_names=None,
     n = int(max(y_true.max(), y_pred.max())) + 1 if class_names is None else len(class_names)
     cm = torch.bincount(y_true.cpu() * n + y_pred.cpu(), minlength=n * n).reshape(n, n)
     ax = ax or plt.subplots(figsize=(4.5, 4))[1]
-    ax.imshow(cm, cmap="Blues")
+    ax.imshow(cm.numpy(), cmap="Blues")
     names = class_names or [str(i) for i in range(n)]
     ax.set_xticks(range(n), names, rotation=90 if max(len(s) for s in names) > 2 else 0)
     ax.set_yticks(range(n), names)
