@@ -134,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
                         "measurement (default when running every notebook: ../shared/data/mnist-dev, if present)")
     args = parser.parse_args(argv)
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # the Makefile's Agg would store no figures
+    if args.notebooks and not os.environ.get("COURSE_CACHE"):
+        print("note: an empty model cache. A lesson that reuses an earlier lesson's models (04 reuses 02's, 07 05's, 08 05's "
+              "and 07's, 10 05's, 07's and 08's) trains them too, and its time counts that; to time it alone, set "
+              "COURSE_CACHE to a folder that holds them.", flush=True)
     os.environ.setdefault("COURSE_CACHE", tempfile.mkdtemp(prefix="course-bench-"))  # every model trains for real
     rows = []
     for path in resolve(args.notebooks):
