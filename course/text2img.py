@@ -76,13 +76,15 @@ def schedule_for(cfg: TextToImageConfig) -> NoiseSchedule:
 
 @torch.no_grad()
 def generate(model: TextToImage, tokenizer: Tokenizer, captions: list[str], guidance: float = 3.0, n_steps: int = 25,
-             seed: int = 0, batch_size: int = 250, device=None) -> torch.Tensor:
-    """Return one image (N, C, H, W) in [0, 1] per caption, drawn with DDIM and classifier-free guidance."""
+             seed: int = 0, batch_size: int = 250, device=None,
+             guidance_interval: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+    """Return one image (N, C, H, W) in [0, 1] per caption, drawn with DDIM and classifier-free guidance (only at steps
+    t with lo <= t / (T - 1) <= hi for guidance_interval (lo, hi); w = 1 elsewhere)."""
     device = device or next(model.parameters()).device
     schedule = schedule_for(model.cfg).to(device)
     g = torch.Generator().manual_seed(seed)
     cfg, out = model.cfg, []
-    sampler = _sampler(cfg, n_steps, guidance)
+    sampler = _sampler(cfg, n_steps, guidance, guidance_interval)
     for i in range(0, len(captions), batch_size):
         ids = tokenizer(captions[i : i + batch_size]).to(device)
         null = tokenizer([""] * len(ids)).to(device)
@@ -92,9 +94,11 @@ def generate(model: TextToImage, tokenizer: Tokenizer, captions: list[str], guid
     return torch.cat(out)
 
 
-def _sampler(cfg: TextToImageConfig, n_steps: int, guidance: float) -> SamplerConfig:
+def _sampler(cfg: TextToImageConfig, n_steps: int, guidance: float,
+             guidance_interval: tuple[float, float] = (0.0, 1.0)) -> SamplerConfig:
     """Return the DDIM settings every sampler of this module uses: the model's prediction, x0 clipped to [-1, 1]."""
-    return SamplerConfig(n_steps=n_steps, guidance=guidance, prediction=cfg.prediction, clip=1.0)
+    return SamplerConfig(n_steps=n_steps, guidance=guidance, prediction=cfg.prediction, clip=1.0,
+                         guidance_interval=guidance_interval)
 
 
 def _edit_inputs(model: TextToImage, tokenizer: Tokenizer, images: torch.Tensor, captions: list[str]):
@@ -109,27 +113,30 @@ def _edit_inputs(model: TextToImage, tokenizer: Tokenizer, images: torch.Tensor,
 
 
 def edit_with_caption(model: TextToImage, tokenizer: Tokenizer, images: torch.Tensor, captions: list[str],
-                      strength: float, guidance: float = 3.0, n_steps: int = 25, seed: int = 0) -> torch.Tensor:
+                      strength: float, guidance: float = 3.0, n_steps: int = 25, seed: int = 0,
+                      guidance_interval: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
     """Return `images` (N, C, H, W) in [0, 1] redrawn towards new `captions` (image-to-image, SDEdit): noised to
-    `strength` (0 keeps them, 1 draws afresh) and denoised with guidance."""
+    `strength` (0 keeps them, 1 draws afresh) and denoised with guidance (in guidance_interval, as in `generate`)."""
     from course.editing import sdedit
 
     schedule, x, ids, null = _edit_inputs(model, tokenizer, images, captions)
     g = torch.Generator().manual_seed(seed)
-    out = sdedit(model, schedule, x, strength, _sampler(model.cfg, n_steps, guidance), ids, null, g)
+    out = sdedit(model, schedule, x, strength, _sampler(model.cfg, n_steps, guidance, guidance_interval), ids, null, g)
     return from_signed(out).clamp(0, 1).cpu()
 
 
 def fill_with_caption(model: TextToImage, tokenizer: Tokenizer, images: torch.Tensor, keep: torch.Tensor,
                       captions: list[str], guidance: float = 3.0, n_steps: int = 25, seed: int = 0,
-                      resample: int = 2) -> torch.Tensor:
+                      resample: int = 2, guidance_interval: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
     """Return `images` (N, C, H, W) in [0, 1] with the region where keep == 0 drawn anew to match `captions`, the
-    rest kept (inpainting, RePaint): a design tool's "generative fill". `keep` is (N, 1, H, W) or (H, W)."""
+    rest kept (inpainting, RePaint): a design tool's "generative fill". `keep` is (N, 1, H, W) or (H, W); guidance
+    only in guidance_interval, as in `generate`."""
     from course.editing import inpaint
 
     schedule, x, ids, null = _edit_inputs(model, tokenizer, images, captions)
     g = torch.Generator().manual_seed(seed)
-    out = inpaint(model, schedule, x, keep, _sampler(model.cfg, n_steps, guidance), ids, null, g, resample)
+    out = inpaint(model, schedule, x, keep, _sampler(model.cfg, n_steps, guidance, guidance_interval), ids, null, g,
+                  resample)
     return from_signed(out).clamp(0, 1).cpu()
 
 

@@ -152,3 +152,21 @@ def test_shape_region_is_the_shape_grown_by_the_margin():
     ys, xs = pixels[0].nonzero(as_tuple=True)  # the grown region reaches exactly 3 pixels past the shape's rows
     rows = grown[0, 0].any(1).nonzero()[:, 0]
     assert rows.min() == max(ys.min() - 3, 0) and rows.max() == min(ys.max() + 3, 31)
+
+
+def test_guidance_interval_reaches_the_sampler_of_every_entry_point():
+    torch.manual_seed(0)
+    model = TextToImage(small_config())
+    torch.nn.init.normal_(model.unet.conv_out.weight, std=0.1)
+    x, captions = DS.x_train[:2], DS.captions_train[2:4]
+    keep = torch.ones(2, 1, 32, 32)
+    keep[:, :, 8:24, 8:24] = 0
+    calls = {  # n_steps=3 on 50 steps visits t/(T-1) = 1, 0.49 and 0: the interval (0.6, 0.9) holds none of them
+        "generate": lambda **kw: generate(model, TOK, captions, n_steps=3, seed=1, **kw),
+        "edit": lambda **kw: edit_with_caption(model, TOK, x, captions, strength=1.0, n_steps=3, seed=1, **kw),
+        "fill": lambda **kw: fill_with_caption(model, TOK, x, keep, captions, n_steps=3, seed=1, resample=1, **kw),
+    }
+    for name, call in calls.items():
+        plain = call(guidance=1.0)
+        assert torch.equal(call(guidance=5.0, guidance_interval=(0.6, 0.9)), plain), f"{name}: guided outside its interval"
+        assert not torch.allclose(call(guidance=5.0, guidance_interval=(0.4, 0.9)), plain), f"{name}: interval ignored"
