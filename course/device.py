@@ -14,6 +14,8 @@ import torch
 
 _SUPPORTED = ("cuda", "mps", "cpu")
 _SCALES = (None, "cpu", "gpu")  # the values of COURSE_SCALE (None: unset, follow the device)
+# PyTorch's own number of CPU threads (OMP_NUM_THREADS, else every core), read before any lesson changes it
+STARTUP_THREADS = torch.get_num_threads()
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -114,6 +116,13 @@ def small_model_threads(device: torch.device | str):
     on a GPU: small networks (GANs, autoencoders) train fastest on one thread, and with the same weights wherever
     they train (see cpu_threads)."""
     return cpu_threads(torch.get_num_threads() if on_gpu(device) else 1)
+
+
+def big_model_threads(device: torch.device | str):
+    """Return a `with` context that runs its block on PyTorch's own number of CPU threads (STARTUP_THREADS, every core)
+    when `device` is the CPU, and on the threads in use on a GPU: for a U-Net that a lesson trains on every core, so
+    that a later lesson on one thread (lesson 10) trains the same weights from its recipe (see cpu_threads)."""
+    return cpu_threads(torch.get_num_threads() if on_gpu(device) else STARTUP_THREADS)
 
 def environment_report(device: torch.device | None = None) -> dict[str, str]:
     """Return the versions, device and threads a lesson runs with, as strings."""

@@ -111,13 +111,15 @@ def lesson08_latent_diffusion(device: torch.device | str = "cpu", x_train: torch
     """Return (model, history) of lesson 08's latent diffusion model: loaded if lesson 08 cached it, else trained now the
     same way (about two minutes on a CPU). Sample it with `sample_digits(model, schedule, labels, (4, 7, 7), decode)`."""
     from course.cache import trained
+    from course.device import big_model_threads
     from course.diffusion import train_diffusion
     from course.unet import UNet
 
     cfg = lesson08_config(device)
 
     def train():
-        z, y = digit_latents(device, x_train, y_train)
-        return train_diffusion(cfg, z, y, device)
+        with big_model_threads(device):  # as lesson 08 trains it (on every core), whatever the caller set
+            z, y = digit_latents(device, x_train, y_train)
+            return train_diffusion(cfg, z, y, device)
 
     return trained("08_latent_diffusion", cfg, lambda: UNet(cfg.unet), train, device)
