@@ -95,7 +95,7 @@ def generate(model: TextToImage, tokenizer: Tokenizer, captions: list[str], guid
 
 
 def _sampler(cfg: TextToImageConfig, n_steps: int, guidance: float,
-             guidance_interval: tuple[float, float] = (0.0, 1.0)) -> SamplerConfig:
+             guidance_interval: tuple[float, float]) -> SamplerConfig:
     """Return the DDIM settings every sampler of this module uses: the model's prediction, x0 clipped to [-1, 1]."""
     return SamplerConfig(n_steps=n_steps, guidance=guidance, prediction=cfg.prediction, clip=1.0,
                          guidance_interval=guidance_interval)
