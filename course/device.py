@@ -124,6 +124,7 @@ def big_model_threads(device: torch.device | str):
     that a later lesson on one thread (lesson 10) trains the same weights from its recipe (see cpu_threads)."""
     return cpu_threads(torch.get_num_threads() if on_gpu(device) else STARTUP_THREADS)
 
+
 def environment_report(device: torch.device | None = None) -> dict[str, str]:
     """Return the versions, device and threads a lesson runs with, as strings."""
     import matplotlib
