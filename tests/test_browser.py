@@ -3,10 +3,10 @@
 For every lesson (each has a widget) it opens the student notebook, runs all cells, and asserts that no
 cell ends in an error, every widget renders, and that moving a slider (then pressing the button, where the
 widget has one) changes what is displayed. A screenshot of each lesson goes to a temporary folder (printed
-at the end). `make test` runs it beside the solutions, each lesson once its
-solution has run and cached its models in COURSE_CACHE (course/tools/solved.py), in place of nbval's run
-of the student notebooks (see the Makefile). BROWSER_LESSONS ("all", or numbers such as
-"00 04") chooses the lessons; without it the test is skipped.
+at the end). `make test` runs it after the solutions, which have cached their models in COURSE_CACHE, in place
+of nbval's run of the student notebooks (see the Makefile; with COURSE_SOLVED_DIR set it can run beside them,
+each lesson once its solution has run: course/tools/solved.py, unused by `make test`). BROWSER_LESSONS ("all",
+or numbers such as "00 04") chooses the lessons; without it the test is skipped.
 
 It drives Debian's Chromium (/usr/bin/chromium, or CHROMIUM=path) with Playwright for Python, which never
 downloads a browser here. Without them it skips with a one-line message; in CI (CI=true) it must run.
