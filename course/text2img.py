@@ -141,14 +141,17 @@ def fill_with_caption(model: TextToImage, tokenizer: Tokenizer, images: torch.Te
 
 
 @torch.no_grad()
-def cross_attention_maps(model: TextToImage, x_t: torch.Tensor, t: torch.Tensor, ids: torch.Tensor) -> list[torch.Tensor]:
-    """Return, for every cross-attention layer, how much each pixel reads each word: (B, h, w, T), averaged over heads."""
+def cross_attention_maps(model: TextToImage, x_t: torch.Tensor, t: torch.Tensor, ids: torch.Tensor,
+                         per_head: bool = False) -> list[torch.Tensor]:
+    """Return, for every cross-attention layer, how much each pixel reads each word: (B, h, w, T) averaged over the
+    heads, or with per_head (B, heads, h, w, T), one map per head."""
     maps = []
 
     def record(module: CrossAttention, args: tuple) -> None:
         x, tokens, mask = args
-        weights = module.attn.weights(module.queries(x), tokens, mask).mean(1)  # (B, h*w, T)
-        maps.append(weights.reshape(x.shape[0], x.shape[2], x.shape[3], -1))
+        weights = module.attn.weights(module.queries(x), tokens, mask)  # (B, heads, h*w, T)
+        weights = weights.reshape(*weights.shape[:2], x.shape[2], x.shape[3], -1)  # (B, heads, h, w, T)
+        maps.append(weights if per_head else weights.mean(1))
 
     hooks = [m.register_forward_pre_hook(record) for m in model.modules() if isinstance(m, CrossAttention)]
     try:

@@ -82,6 +82,14 @@ def test_cross_attention_maps_one_per_layer():
     maps = cross_attention_maps(model, torch.randn(2, 3, 32, 32), torch.tensor([5, 5]), ids)
     assert [tuple(m.shape) for m in maps] == [(2, 16, 16, 9), (2, 8, 8, 9), (2, 8, 8, 9), (2, 8, 8, 9), (2, 16, 16, 9)]
     assert torch.allclose(maps[0].sum(-1), torch.ones(2, 16, 16), atol=1e-5)
+    heads = cross_attention_maps(model, torch.randn(2, 3, 32, 32), torch.tensor([5, 5]), ids, per_head=True)
+    assert tuple(heads[0].shape) == (2, model.cfg.n_heads, 16, 16, 9)
+    assert not torch.allclose(heads[0][:, 0], heads[0][:, 1])  # each head its own map
+    torch.manual_seed(1)
+    x = torch.randn(2, 3, 32, 32)
+    averaged = cross_attention_maps(model, x, torch.tensor([5, 5]), ids)
+    assert all(torch.allclose(h.mean(1), m, atol=1e-6)
+               for h, m in zip(cross_attention_maps(model, x, torch.tensor([5, 5]), ids, per_head=True), averaged))
 
 
 def test_shape_pixels_finds_the_shape_and_nothing_else():
