@@ -48,7 +48,7 @@ def gpu_scale(monkeypatch, tmp_path, one_thread):
 
 
 def few_steps(cfg):
-    """Return `cfg` with N_STEPS optimiser steps, cut as the T4 estimate cuts it (a snapshot, if kept, half-way)."""
+    """Return `cfg` with N_STEPS optimiser steps, cut as the T4 estimate cuts it (a snapshot, if kept, at the same share of the steps)."""
     return with_steps(cfg, N_STEPS)
 
 
@@ -140,8 +140,8 @@ def test_lesson08_pixel_and_latent_diffusion(gpu_scale):
     model, history = trained("08_latent_diffusion", cfg, lambda: UNet(cfg.unet),
                              lambda: train_diffusion(cfg, torch.randn(512, 4, 7, 7), torch.arange(512) % 10, "cpu",
                                                      progress=False))
-    half_way = UNet(cfg.unet)
-    half_way.load_state_dict(history["snapshots"][N_STEPS // 2])  # the snapshot section 8 compares with the pixel model
+    early = UNet(cfg.unet)
+    early.load_state_dict(history["snapshots"][cfg.snapshot_steps[0]])  # the snapshot section 8 compares with the pixel model
     samples = sample_digits(model, NoiseSchedule(cfg.schedule), labels, (4, 7, 7),
                             lambda zb: decode_latents(autoencoder, zb), sampler)
     assert samples.shape == (4, 1, 28, 28)

@@ -48,7 +48,7 @@ def n_steps(cfg) -> int:
 
 
 def with_steps(cfg, n: int):
-    """Return `cfg` cut to n optimiser steps; its snapshots (lesson 08 keeps one half-way) move to the same share of the
+    """Return `cfg` cut to n optimiser steps; its snapshots (lesson 08 keeps one after a third) move to the same share of the
     shorter run, at step 1 at the earliest."""
     if not getattr(cfg, "snapshot_steps", ()):
         return replace(cfg, **{"train_steps" if hasattr(cfg, "train_steps") else "n_steps": n})
