@@ -33,13 +33,14 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: setup  ## open JupyterLab on the student notebooks
 	MPLBACKEND= $(VENV)/bin/jupyter lab notebooks/00_start_here.ipynb $(ROOT_FLAG) $(LAB_ARGS)
 
-# nbval runs solutions/ first with an empty model cache (every model trains for real and meets its
-# targets) and strict exercise checks (a wrong answer fails), then the student notebooks (exercises left
-# blank) run, finding the models the solutions just trained: in JupyterLab in headless Chromium, widgets
-# moved as a learner would (tests/test_browser.py), or with nbval where there is no browser (never in CI).
-# (Running the students beside the solutions, course/tools/solved.py with COURSE_SOLVED_DIR, saved 7 minutes
-# but starved a student lesson past its time limit in one CI run out of two: not used until that is solved.)
-test: setup  ## unit tests, then every solution (nbval) and every student notebook (browser, or nbval)
+# After the unit tests, nbval runs solutions/ with an empty model cache (every model trains for real and meets
+# its targets) and strict exercise checks (a wrong answer fails). Beside it, at nice 19 on one thread, the student
+# notebooks (exercises left blank) run, each once its own solution has run (course/tools/solved.py), finding the
+# models it trained: in JupyterLab in headless Chromium, widgets moved as a learner would (tests/test_browser.py),
+# or with nbval where there is no browser (never in CI). The solutions keep the CPU; the students use what the
+# solutions leave idle (one-thread trainings, plotting, starting kernels), and their time limits count only after
+# the solutions' run has ended. The students' output is printed when both have ended.
+test: setup  ## unit tests, then every solution (nbval) and, beside them, every student notebook (browser, or nbval)
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory nbval
 
@@ -48,7 +49,15 @@ unit: setup
 	env -u COURSE_CACHE $(PY) -m pytest -q tests --ignore=tests/test_browser.py
 
 nbval: setup
-	export COURSE_CACHE=$$(mktemp -d) && COURSE_STRICT_CHECKS=1 $(PY) -m pytest -q $(NBVAL) solutions && $(MAKE) --no-print-directory students
+	@export COURSE_CACHE=$$(mktemp -d) COURSE_SOLVED_DIR=$$(mktemp -d); \
+	echo "solutions/ (nbval), and beside them the student notebooks (their output: $$COURSE_SOLVED_DIR/students.log, printed at the end)"; \
+	( COURSE_STRICT_CHECKS=1 $(PY) -m pytest -q $(NBVAL) solutions; rc=$$?; touch $$COURSE_SOLVED_DIR/all.done; exit $$rc ) & \
+	solutions=$$!; \
+	OMP_NUM_THREADS=1 nice -n 19 $(MAKE) --no-print-directory students > $$COURSE_SOLVED_DIR/students.log 2>&1; \
+	students_rc=$$?; wait $$solutions; solutions_rc=$$?; \
+	echo "---- the student notebooks, run beside the solutions:"; cat $$COURSE_SOLVED_DIR/students.log; \
+	echo "solutions: exit $$solutions_rc; students: exit $$students_rc"; \
+	test $$solutions_rc = 0 && test $$students_rc = 0
 
 BROWSER_OK = $(shell test -x "$${CHROMIUM:-/usr/bin/chromium}" && $(PY) -c "import playwright" 2>/dev/null && echo yes)
 

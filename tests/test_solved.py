@@ -76,3 +76,33 @@ def test_nbval_run_marks_each_solution_and_waits_longer_for_output(tmp_path):
         assert time.perf_counter() - started < 120
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_solutions_running_until_the_run_ends(monkeypatch, tmp_path):
+    from course.tools.solved import solutions_running
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert not solutions_running()  # no run marked: nothing to wait for
+    monkeypatch.setenv(ENV, str(tmp_path))
+    assert solutions_running()
+    (tmp_path / ALL_DONE).touch()
+    assert not solutions_running()
+
+
+def test_wait_for_stops_its_clock_while_the_solutions_run(monkeypatch, tmp_path):
+    from course.tools.solved import wait_for
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert wait_for(lambda: 7, 1, "a true value at once") == 7
+    started = time.perf_counter()
+    with pytest.raises(AssertionError, match="timed out after 0 s: never true"):
+        wait_for(lambda: False, 0.3, "never true", step=0.05)
+    assert time.perf_counter() - started < 2
+    monkeypatch.setenv(ENV, str(tmp_path))  # the solutions' run goes on for 1 s: the 0.3 s count only after it
+    timer = threading.Timer(1.0, (tmp_path / ALL_DONE).touch)
+    timer.start()
+    started = time.perf_counter()
+    with pytest.raises(AssertionError, match="never true"):
+        wait_for(lambda: False, 0.3, "never true", step=0.05)
+    timer.join()
+    assert 1.2 < time.perf_counter() - started < 5

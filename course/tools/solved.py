@@ -1,8 +1,8 @@
 """Which solution notebooks `make test` has run so far, so that the student notebooks can run beside them.
 
 `make test` runs the solutions (every model trained into an empty cache) and, at the same time and at a
-lower priority, each student notebook as soon as its own solution has finished (it loads the models
-that run cached). The solutions' run marks each finished lesson with a file in $COURSE_SOLVED_DIR
+lower priority (nice 19, one thread), each student notebook as soon as its own solution has finished (it loads the
+models that run cached). The solutions' run marks each finished lesson with a file in $COURSE_SOLVED_DIR
 (the top-level conftest.py calls `mark_solved`), and `all.done` when it ends for any reason; the student run
 waits with `wait_until_solved`. Without COURSE_SOLVED_DIR nothing is marked and nothing waits.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 ENV = "COURSE_SOLVED_DIR"
 ALL_DONE = "all.done"  # written when the solutions' run has ended, passed or not
@@ -20,6 +21,12 @@ def mark_solved(lesson: str) -> None:
     folder = os.environ.get(ENV)
     if folder:
         open(os.path.join(folder, f"{lesson}.done"), "w").close()
+
+
+def solutions_running() -> bool:
+    """Return True while the solutions' run marked by $COURSE_SOLVED_DIR goes on (False without it, or once it ended)."""
+    folder = os.environ.get(ENV)
+    return bool(folder) and not os.path.exists(os.path.join(folder, ALL_DONE))
 
 
 def wait_until_solved(lesson: str, poll_seconds: float = 2.0) -> float:
@@ -36,3 +43,21 @@ def wait_until_solved(lesson: str, poll_seconds: float = 2.0) -> float:
     while not any(os.path.exists(os.path.join(folder, name)) for name in (f"{lesson}.done", ALL_DONE)):
         time.sleep(poll_seconds)
     return time.perf_counter() - start
+
+
+def wait_for(predicate: Callable[[], object], seconds: float, what: str, step: float = 0.5):
+    """Return predicate()'s first true value, polling every `step` s; raise AssertionError("timed out ...: what")
+    after `seconds` s. The seconds count only while the solutions' run is not going on: beside it, at a lower priority,
+    a student lesson may get almost no CPU until it ends (slow, not stuck). Without COURSE_SOLVED_DIR: plain seconds."""
+    left, last = seconds, time.perf_counter()
+    while True:
+        value = predicate()
+        if value:
+            return value
+        now = time.perf_counter()
+        if not solutions_running():
+            left -= now - last
+        last = now
+        if left <= 0:
+            raise AssertionError(f"timed out after {seconds:.0f} s: {what}")
+        time.sleep(step)
