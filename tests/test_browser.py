@@ -193,10 +193,18 @@ def test_lesson_runs_and_its_widgets_respond(lab, browser, screenshots, name):
         assert errors == [], f"{name}: cells ended in errors {errors}"
         expected = sum(WIDGET_VIEW in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
-        widgets = page.evaluate(WIDGETS)
-        assert expected > 0 and len(widgets) == expected, f"{name}: {len(widgets)} widgets rendered, {expected} in the outputs"
-        page_text = page.locator(".jp-Notebook").inner_text()
-        assert not [t for t in NOT_RENDERED if t in page_text], f"{name}: a widget did not render"
+        assert expected > 0, f"{name}: no widget in the outputs"
+
+        def rendered() -> bool:  # every widget view drawn, none still loading or failed
+            page_text = page.locator(".jp-Notebook").inner_text()
+            return len(page.evaluate(WIDGETS)) == expected and not [t for t in NOT_RENDERED if t in page_text]
+
+        try:  # a starved browser can take a while to draw them
+            wait_for(rendered, 30, "rendering the widgets")
+        except AssertionError:
+            shown = [t for t in NOT_RENDERED if t in page.locator(".jp-Notebook").inner_text()]
+            raise AssertionError(f"{name}: {len(page.evaluate(WIDGETS))} widgets rendered, {expected} in the outputs"
+                                 + (f"; the page shows {shown}" if shown else "")) from None
 
         # The lesson's first explorer: a top-level widget holding a slider and an output (interact, or a VBox).
         interact = (page.locator(".jp-OutputArea-output > .jupyter-widgets")
@@ -221,8 +229,9 @@ def test_lesson_runs_and_its_widgets_respond(lab, browser, screenshots, name):
         page.wait_for_timeout(500)
         assert page.get_by_text("Jupyter news").count() == 0, "the news pop-up is back: see `make setup`"
         page.screenshot(path=str(screenshots / f"{name}.png"))
-    except Exception:
+    except Exception as error:
         page.screenshot(path=str(screenshots / f"{name}-failed.png"))
+        print(f"\n{name}: failed after {time.time() - started:.0f} s: {str(error)[:300]}")  # at once; the traceback comes at the end
         raise
     finally:
         page.close()
