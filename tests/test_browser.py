@@ -186,8 +186,16 @@ def test_lesson_runs_and_its_widgets_respond(lab, browser, screenshots, name):
 
         saved_before = os.path.getmtime(work / f"{name}.ipynb")
         _menu(page, "File", "^Save( Notebook)?$")
-        wait_for(lambda: os.path.getmtime(work / f"{name}.ipynb") > saved_before, 30, f"{name}: saving")
-        nb = nbformat.read(str(work / f"{name}.ipynb"), as_version=4)
+
+        def saved():  # the notebook once saved; Jupyter writes the file in place, so it may be read half-written
+            if os.path.getmtime(work / f"{name}.ipynb") <= saved_before:
+                return None
+            try:
+                return nbformat.read(str(work / f"{name}.ipynb"), as_version=4)
+            except Exception:  # not whole yet: read it again
+                return None
+
+        nb = wait_for(saved, 30, f"{name}: saving")
         errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(nb.cells) if c.cell_type == "code"
                   for o in c.outputs if o.output_type == "error"]
         assert errors == [], f"{name}: cells ended in errors {errors}"
