@@ -36,8 +36,8 @@ lab: setup  ## open JupyterLab on the student notebooks
 # After the unit tests, nbval runs solutions/ with an empty model cache (every model trains for real and meets
 # its targets) and strict exercise checks (a wrong answer fails). Beside it, on one thread at the lowest CPU
 # priority (SCHED_IDLE with `chrt`, else nice 19), the student notebooks (exercises left blank) run, each once its
-# own solution has run (course/tools/solved.py), finding the
-# models it trained: in JupyterLab in headless Chromium, widgets moved as a learner would (tests/test_browser.py),
+# own solution has run (course/tools/solved.py), finding the models it trained: in JupyterLab in headless
+# Chromium, widgets moved as a learner would (tests/test_browser.py),
 # or with nbval where there is no browser (never in CI). The solutions keep the CPU; the students use what the
 # solutions leave idle (one-thread trainings, plotting, starting kernels), and their time limits count only after
 # the solutions' run has ended. The students' output is printed when both have ended. Measured: a lesson-08 U-Net

@@ -1,8 +1,8 @@
 """Which solution notebooks `make test` has run so far, so that the student notebooks can run beside them.
 
-`make test` runs the solutions (every model trained into an empty cache) and, at the same time and at a
-lowest CPU priority (SCHED_IDLE, one thread), each student notebook as soon as its own solution has finished (it loads the
-models that run cached). The solutions' run marks each finished lesson with a file in $COURSE_SOLVED_DIR
+`make test` runs the solutions (every model trained into an empty cache) and, at the same time, on one thread at
+the lowest CPU priority (SCHED_IDLE), each student notebook as soon as its own solution has finished (it loads
+the models that run cached). The solutions' run marks each finished lesson with a file in $COURSE_SOLVED_DIR
 (the top-level conftest.py calls `mark_solved`), and `all.done` when it ends for any reason; the student run
 waits with `wait_until_solved`. Without COURSE_SOLVED_DIR nothing is marked and nothing waits.
 """
