@@ -153,19 +153,18 @@ def _menu(page, menu: str, item: str) -> None:
     page.locator(".lm-Menu .lm-Menu-itemLabel", has_text=re.compile(item)).first.click()
 
 
-RUN_STATE = """() => {
+PAGE_STATE = """() => {
   const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')];
-  const prompts = cells.map(c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');
   const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
-  const stderr = [...document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')];
   return {
-    all_run: cells.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p)),  // every code cell shows [n]
-    queued: prompts.some(p => p.includes('*')),  // [*]: running or waiting its turn
-    idle: !!status && status.getAttribute('data-status') === 'idle',
-    errors: stderr.map(e => e.innerText).filter(t => /Traceback \\(most recent call last\\)|^\\w*Error: /m.test(t))
-                  .map(t => t.slice(-600)),
+    prompts: cells.map(c => ((c.querySelector('.jp-InputPrompt') || {}).textContent || '').trim()),
+    kernel: status && status.getAttribute('data-status'),
+    stderr: [...document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
+              .map(e => e.innerText),
+    dialogs: [...document.querySelectorAll('.jp-Dialog')].map(d => d.innerText.slice(0, 200)),
   };
 }"""
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\w*Error: ", re.M)  # how a cell's error shows in stderr
 RUN_ALL_TRIES = 3  # pages opened to run all cells, at most (see _open_and_run_all)
 
 
@@ -205,13 +204,16 @@ def _open_and_run_all(browser, url: str, name: str, seconds: float, console: lis
 
         def finished():  # "done", or "stopped" once the run has stood still (idle, nothing queued) for 10 polls in a row
             nonlocal stopped_polls
-            state = page.evaluate(RUN_STATE)
-            if state["all_run"]:
+            state = page.evaluate(PAGE_STATE)
+            prompts = state["prompts"]
+            if prompts and all(re.search(r"\[\d+\]", p) for p in prompts):  # every code cell shows [n]
                 return "done"
-            if state["errors"]:
-                raise AssertionError(f"{name}: a cell ended in an error:\n{state['errors'][0]}")
-            # Beside the solutions' run a starved page may stand still for a while: judge only once that run has ended.
-            standing = state["idle"] and not state["queued"] and not solutions_running()
+            errors = [t for t in state["stderr"] if TRACEBACK.search(t)]
+            if errors:
+                raise AssertionError(f"{name}: a cell ended in an error:\n{errors[0][-600:]}")
+            # Idle with no [*] (running or waiting its turn): the run stands still. Beside the solutions' run a starved
+            # page may stand still for a while: judge only once that run has ended.
+            standing = state["kernel"] == "idle" and not any("*" in p for p in prompts) and not solutions_running()
             stopped_polls = stopped_polls + 1 if standing else 0
             return "stopped" if stopped_polls >= 10 else None
 
@@ -224,21 +226,11 @@ def _open_and_run_all(browser, url: str, name: str, seconds: float, console: lis
     raise AssertionError(f"{name}: Run All Cells stopped {RUN_ALL_TRIES} times with cells unrun and no error")
 
 
-PAGE_STATE = """() => {
-  const cells = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')];
-  const prompts = cells.map(c => ((c.querySelector('.jp-InputPrompt') || {}).textContent || '').trim());
-  const errors = [...document.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
-    .map(e => e.innerText.slice(0, 200));
-  const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
-  const dialogs = [...document.querySelectorAll('.jp-Dialog')].map(d => d.innerText.slice(0, 200));
-  return {prompts, kernel: status && status.getAttribute('data-status'), stderr: errors, dialogs};
-}"""
-
-
 def _page_state(page) -> str:
     """Return what a failed lesson's page shows: each code cell's prompt, the kernel's status, stderr outputs, dialogs."""
     try:
-        return json.dumps(page.evaluate(PAGE_STATE))
+        state = page.evaluate(PAGE_STATE)
+        return json.dumps(dict(state, stderr=[t[:200] for t in state["stderr"]]))
     except Exception as error:  # the page itself may be what broke
         return f"(could not read the page: {error})"
 
@@ -246,6 +238,20 @@ def _page_state(page) -> str:
 # A rendered widget is a .jupyter-widgets view directly inside an output; one that failed shows text instead.
 WIDGETS = """() => [...document.querySelectorAll('.jp-OutputArea-output > .jupyter-widgets')].map(v => v.innerText.slice(0, 300))"""
 NOT_RENDERED = ("Error displaying widget", "Loading widget", "model not found")
+
+
+def _widgets_drawn(page) -> int:
+    """Return how many widget views the page shows, or 0 while any is still loading or has failed."""
+    page_text = page.locator(".jp-Notebook").inner_text()
+    return 0 if [t for t in NOT_RENDERED if t in page_text] else len(page.evaluate(WIDGETS))
+
+
+def _close(pages: list, base: str, token: str) -> None:
+    """Close every page still open, then end every kernel (the next lesson gets both cores); returns None."""
+    for page in pages:
+        if not page.is_closed():
+            page.close()
+    _shut_down_kernels(base, token)
 
 
 @pytest.mark.parametrize("name", LESSONS)
@@ -279,12 +285,8 @@ def test_lesson_runs_and_its_widgets_respond(lab, browser, screenshots, name):
 
         assert expected > 0, f"{name}: no widget in the outputs"
 
-        def rendered() -> bool:  # every widget view drawn, none still loading or failed
-            page_text = page.locator(".jp-Notebook").inner_text()
-            return len(page.evaluate(WIDGETS)) == expected and not [t for t in NOT_RENDERED if t in page_text]
-
         try:  # a starved browser can take a while to draw them
-            wait_for(rendered, 30, "rendering the widgets")
+            wait_for(lambda: _widgets_drawn(page) == expected, 30, "rendering the widgets")
         except AssertionError:
             shown = [t for t in NOT_RENDERED if t in page.locator(".jp-Notebook").inner_text()]
             raise AssertionError(f"{name}: {len(page.evaluate(WIDGETS))} widgets rendered, {expected} in the outputs"
@@ -322,10 +324,7 @@ def test_lesson_runs_and_its_widgets_respond(lab, browser, screenshots, name):
         print(f"{name}: the end of JupyterLab's log:\n{(work / 'lab.log').read_text()[-2000:]}")
         raise
     finally:
-        for page in pages:
-            if not page.is_closed():
-                page.close()
-        _shut_down_kernels(base, token)
+        _close(pages, base, token)
     print(f"\n{name}: {time.time() - started:.0f} s in the browser" + (f" (after {waited:.0f} s waiting for its solution)" if waited >= 1 else ""))
 
 
@@ -343,10 +342,6 @@ def test_a_run_all_that_ran_nothing_is_tried_again(lab, browser):
         page, tries = _open_and_run_all(browser, f"{base}/lab/tree/{copy}?reset&token={token}", name, 300, console,
                                         pages, lost_clicks=1)
         assert tries == 2, f"the run should have taken two pages, took {tries}"
-        wait_for(lambda: page.evaluate(WIDGETS) and not [t for t in NOT_RENDERED if t in page.locator(".jp-Notebook").inner_text()],
-                 30, f"{name}: rendering the widget after the second page's run")
+        wait_for(lambda: _widgets_drawn(page) > 0, 30, f"{name}: rendering the widget after the second page's run")
     finally:
-        for page in pages:
-            if not page.is_closed():
-                page.close()
-        _shut_down_kernels(base, token)
+        _close(pages, base, token)
